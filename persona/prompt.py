@@ -1,0 +1,217 @@
+"""Prompt assembly: persona card + fan + history + this turn -> chat messages.
+
+The order is chosen for prefix caching (vLLM reuses the KV cache of any exact prefix):
+
+1. the static persona block: identity, voice, constant canon, examples - the same for
+   every fan and every turn;
+2. the fan's slow-changing block;
+3. the append-only history;
+4. only then the per-turn material (the time, lore triggered by this turn) at the head
+   of the newest user message.
+
+The newest user message goes into the history as it was sent, context included, so the
+next prompt continues this one exactly; lore already shown there is not repeated.
+
+Everything is counted with the model's own tokenizer through its chat template. Constant
+canon is never dropped: if it does not fit, that is an error. When the history outgrows
+the budget, its oldest half goes at once (and the caller forgets it), so the prefix
+stays stable for many turns instead of shifting every turn.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from persona.card import CanonEntry, PersonaCard
+from pipelines.dialogue.base import ChatMessage
+
+LORE_SHARE = 0.15  # share of the budget kept free for the lore a turn triggers
+SCAN_DEPTH = 4  # how many recent messages (besides the newest) can trigger lore
+CONTEXT_END = ")\n\n"  # closes the per-turn context at the head of a user message
+
+
+class PromptBudgetError(ValueError):
+    """What must always be in the prompt does not fit in the token budget."""
+
+
+@dataclass
+class FanProfile:
+    """The fan's slow-changing block; memory fills it in later, the CLI sets a name."""
+
+    name: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PromptReport:
+    """What went into the prompt and why, for inspection and tests."""
+
+    total_tokens: int = 0
+    budget: int = 0
+    constant_canon: list[str] = field(default_factory=list)
+    triggered_canon: list[str] = field(default_factory=list)
+    dropped_canon: list[str] = field(default_factory=list)
+    repeated_canon: list[str] = field(default_factory=list)
+    embargoed_canon: list[str] = field(default_factory=list)
+    history_dropped: int = 0
+
+
+@dataclass
+class Prompt:
+    messages: list[ChatMessage]
+    token_ids: list[int]
+    report: PromptReport
+
+
+class PromptBuilder:
+    def __init__(self, persona: PersonaCard, tokenizer, budget_tokens: int):
+        self.persona = persona
+        self.tokenizer = tokenizer
+        self.budget_tokens = budget_tokens
+        self.timezone = ZoneInfo(persona.identity.timezone)
+
+    def build(self, history: list[ChatMessage], user_text: str, fan: FanProfile | None = None, now: dt.datetime | None = None) -> Prompt:
+        now = (now or dt.datetime.now(dt.timezone.utc)).astimezone(self.timezone)
+        report = PromptReport(budget=self.budget_tokens)
+        visible = [entry for entry in self.persona.canon if entry.is_visible(now.date())]
+        report.embargoed_canon = [entry.id for entry in self.persona.canon if entry.enabled and not entry.is_visible(now.date())]
+        constant = [entry for entry in visible if entry.constant]
+        report.constant_canon = [entry.id for entry in constant]
+
+        system = ChatMessage(role="system", content=render_persona_block(self.persona, constant) + render_fan_block(fan))
+
+        def assemble(kept_history: list[ChatMessage], lore: list[CanonEntry]) -> list[ChatMessage]:
+            newest = ChatMessage(role="user", content=render_turn_context(now, lore) + user_text)
+            return [system, *kept_history, newest]
+
+        required = self.count(assemble([], []))
+        if required > self.budget_tokens:
+            raise PromptBudgetError(
+                f"the persona block with its constant canon and the newest message need {required} tokens, "
+                f"more than the budget of {self.budget_tokens}: shorten the constant canon entries "
+                f"({', '.join(report.constant_canon) or 'none'}) or raise dialogue.context_tokens"
+            )
+
+        # Room kept free for this turn's lore, so the history is trimmed at stable points.
+        reserve = min(int(LORE_SHARE * self.budget_tokens), self.budget_tokens - required)
+        kept = list(history)
+        while kept and self.count(assemble(kept, [])) > self.budget_tokens - reserve:
+            cut = max(2, len(kept) // 2)
+            cut += cut % 2  # whole exchanges only: the history stays user/assistant pairs
+            kept = kept[cut:]
+        report.history_dropped = len(history) - len(kept)
+
+        in_context = "\n".join(message.content for message in kept)
+        lore: list[CanonEntry] = []
+        for entry in triggered_lore(visible, kept[-SCAN_DEPTH:], user_text):
+            if entry.content in in_context:  # shown in an earlier turn that is still in the prompt
+                report.repeated_canon.append(entry.id)
+            elif self.count(assemble(kept, [*lore, entry])) <= self.budget_tokens:
+                lore.append(entry)
+            else:
+                report.dropped_canon.append(entry.id)
+        report.triggered_canon = [entry.id for entry in lore]
+
+        messages = assemble(kept, lore)
+        token_ids = self.encode(messages)
+        report.total_tokens = len(token_ids)
+        return Prompt(messages, token_ids, report)
+
+    def encode(self, messages: list[ChatMessage]) -> list[int]:
+        encoded = self.tokenizer.apply_chat_template(
+            [m.model_dump() for m in messages], add_generation_prompt=True, return_dict=True
+        )
+        return list(encoded["input_ids"])
+
+    def count(self, messages: list[ChatMessage]) -> int:
+        return len(self.encode(messages))
+
+
+def triggered_lore(entries: list[CanonEntry], recent: list[ChatMessage], user_text: str) -> list[CanonEntry]:
+    """Non-constant entries whose keys appear in the recent conversation, most important first."""
+    scanned = "\n".join([*(fan_words(m) for m in recent), user_text])
+    hits = [entry for entry in entries if not entry.constant and entry.is_triggered_by(scanned)]
+    return sorted(hits, key=lambda entry: -entry.priority)
+
+
+def fan_words(message: ChatMessage) -> str:
+    """A history message without the per-turn context it was sent with."""
+    return message.content.split(CONTEXT_END, 1)[-1] if message.role == "user" else message.content
+
+
+def render_persona_block(persona: PersonaCard, constant_canon: list[CanonEntry]) -> str:
+    identity, voice = persona.identity, persona.voice
+    about = [
+        f"Full name: {identity.full_name}" if identity.full_name else "",
+        f"Age: {identity.age}" if identity.age is not None else "",
+        f"Pronouns: {identity.pronouns}" if identity.pronouns else "",
+        f"Home: {identity.home}" if identity.home else "",
+        f"Work: {identity.occupation}" if identity.occupation else "",
+    ]
+    emoji = (
+        f"at most {voice.emoji.max_per_message} emoji per message"
+        if voice.emoji.allowed and voice.emoji.max_per_message
+        else "no emoji"
+    )
+    speech = [
+        f"Tone: {', '.join(voice.tone)}." if voice.tone else "",
+        f"Register: {voice.formality}; {emoji}.",
+        f"Languages: {', '.join(voice.languages)} (answer in the fan's language when you can).",
+        f"Phrases you like: {_quoted(voice.catchphrases)}." if voice.catchphrases else "",
+        f"Never say: {_quoted(voice.banned_phrases)}." if voice.banned_phrases else "",
+    ]
+    sections = [
+        f"You are {persona.name}."
+        + (f' In your own words: "{identity.tagline}"' if identity.tagline else "")
+        + f"\nSpeak as {persona.name}, in the first person, always in character. Keep replies short.",
+        _section("Who you are", [*about, identity.biography]),
+        _section("How you speak", speech),
+        _section("Always true", [f"- {entry.content}" for entry in constant_canon]),
+    ]
+    refused = persona.safety.refused_topics()
+    if refused:
+        sections.append(_section("Topics you steer away from", [f"{', '.join(refused)}. Say instead: \"{persona.safety.redirect}\""]))
+    if voice.example_dialogue:
+        sections.append(_section("How you sound", [f"Fan: {ex.user}\n{persona.name}: {ex.persona}" for ex in voice.example_dialogue]))
+    return "\n\n".join(section for section in sections if section)
+
+
+def render_fan_block(fan: FanProfile | None) -> str:
+    if fan is None or not (fan.name or fan.notes):
+        return ""
+    lines = [f"Name: {fan.name}" if fan.name else "", *(f"- {note}" for note in fan.notes)]
+    return "\n\n" + _section("The fan you are talking with", lines)
+
+
+def render_turn_context(now: dt.datetime, lore: list[CanonEntry]) -> str:
+    lines = [f"(Context for this reply, not from the fan. Now: {now:%A %d %B %Y, %H:%M} {now.tzname()}."]
+    lines += [f"Relevant: {entry.content}" for entry in lore]
+    return "\n".join(lines) + CONTEXT_END
+
+
+def _quoted(phrases: list[str]) -> str:
+    return ", ".join(f'"{phrase}"' for phrase in phrases)
+
+
+def _section(title: str, lines: list[str]) -> str:
+    body = "\n".join(line for line in lines if line)
+    return f"## {title}\n{body}" if body else ""
+
+
+def prefix_reuse(previous_ids: list[int], current_ids: list[int]) -> float:
+    """Share of the current prompt's tokens that exactly continue the previous prompt's prefix."""
+    if not current_ids:
+        return 0.0
+    shared = 0
+    for a, b in zip(previous_ids, current_ids):
+        if a != b:
+            break
+        shared += 1
+    return shared / len(current_ids)
+
+
+def prefix_reuse_series(prompts: list[list[int]]) -> list[float]:
+    """Prefix reuse of each prompt after the first, against the one before it."""
+    return [prefix_reuse(previous, current) for previous, current in zip(prompts, prompts[1:])]

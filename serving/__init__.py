@@ -1,0 +1,1 @@
+"""Everything that faces users: settings, the command line, and later the ASGI app."""

@@ -1,0 +1,187 @@
+"""The ``atelier`` command line.
+
+    atelier chat [--persona ID] [--name NAME]     chat in the terminal, streaming
+    atelier persona list|validate|import|export   manage persona cards
+    atelier models prepare                        convert the embedded model once
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+import time
+from pathlib import Path
+
+from persona.card import PersonaError, list_personas, load_persona, persona_path, read_persona_file, save_persona
+from pipelines.dialogue import DialogueError, create_backend, prepare_embedded_model, resolve_tokenizer_dir
+from serving.settings import ConfigError, Settings, load_settings
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="atelier", description="Atelier: an AI virtual human who chats, designs fashion and composes music.")
+    parser.add_argument("--config", help="settings file (default: $ATELIER_CONFIG or configs/default.yaml)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    chat = commands.add_parser("chat", help="chat with the persona in the terminal", description="Chat with the persona in the terminal; replies stream as they are written. Type /help inside.")
+    chat.add_argument("--persona", help="persona id (default: the configured persona)")
+    chat.add_argument("--name", default="", help="your name, so she can use it")
+    chat.set_defaults(run=run_chat)
+
+    personas = commands.add_parser("persona", help="list, validate, import and export persona cards").add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = personas.add_parser("list", help="list the personas in the personas folder")
+    listing.set_defaults(run=run_persona_list)
+    validate = personas.add_parser("validate", help="check persona files; exit 1 if any is invalid")
+    validate.add_argument("targets", nargs="*", help="persona ids or YAML files (default: every persona)")
+    validate.set_defaults(run=run_persona_validate)
+    importing = personas.add_parser("import", help="import a Character Card V2/V3 (.json or .png) as a persona")
+    importing.add_argument("card", type=Path, help="the card file")
+    importing.add_argument("--id", help="persona id to save as (default: from the card)")
+    importing.add_argument("--force", action="store_true", help="replace an existing persona with the same id")
+    importing.set_defaults(run=run_persona_import)
+    exporting = personas.add_parser("export", help="export a persona as a Character Card (.json or .png)")
+    exporting.add_argument("persona", help="persona id")
+    exporting.add_argument("output", type=Path, help="output file: .json or .png")
+    exporting.add_argument("--spec", choices=["v2", "v3"], default="v3", help="card version (default: v3)")
+    exporting.add_argument("--avatar", type=Path, help="image for a .png card (default: drawn from her palette)")
+    exporting.set_defaults(run=run_persona_export)
+
+    models = commands.add_parser("models", help="prepare local models").add_subparsers(dest="action", required=True, metavar="ACTION")
+    prepare = models.add_parser("prepare", help="convert the embedded SmolLM2 to bf16 safetensors in the cache (once)")
+    prepare.set_defaults(run=run_models_prepare)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+        return args.run(args, settings) or 0
+    except (ConfigError, PersonaError, DialogueError) as error:
+        log(f"error: {error}")
+        return 1
+
+
+def run_models_prepare(args: argparse.Namespace, settings: Settings) -> int:
+    started = time.perf_counter()
+    folder = prepare_embedded_model(settings.cache_path, log=log)
+    print(folder)
+    log(f"Ready in {time.perf_counter() - started:.1f} s.")
+    return 0
+
+
+def run_persona_list(args: argparse.Namespace, settings: Settings) -> int:
+    for persona_id in list_personas(settings.personas_dir):
+        print(persona_id)
+    return 0
+
+
+def run_persona_validate(args: argparse.Namespace, settings: Settings) -> int:
+    targets = args.targets or list_personas(settings.personas_dir)
+    failures = 0
+    for target in targets:
+        try:
+            if target.endswith((".yaml", ".yml")):
+                card = read_persona_file(Path(target))
+            else:
+                card = load_persona(target, settings.personas_dir)
+            print(f"ok      {target}: {card.name}, {len(card.canon)} canon entries")
+        except PersonaError as error:
+            failures += 1
+            print(f"invalid {target}:\n{error}")
+    return 1 if failures else 0
+
+
+def run_persona_import(args: argparse.Namespace, settings: Settings) -> int:
+    from persona.interchange import import_card
+
+    card = import_card(args.card)
+    if args.id:
+        card = card.model_copy(update={"id": args.id})
+        card = type(card).from_data(card.to_data(), f"--id {args.id}")
+    target = persona_path(card.id, settings.personas_dir)
+    if target.exists() and not args.force:
+        raise PersonaError(f"persona {card.id!r} already exists at {target}; use --force to replace it or --id to save under another id")
+    print(save_persona(card, settings.personas_dir))
+    return 0
+
+
+def run_persona_export(args: argparse.Namespace, settings: Settings) -> int:
+    from persona.interchange import export_card
+
+    card = load_persona(args.persona, settings.personas_dir)
+    export_card(card, args.output, spec=args.spec, avatar=args.avatar)
+    print(args.output)
+    return 0
+
+
+def run_chat(args: argparse.Namespace, settings: Settings) -> int:
+    return asyncio.run(chat_loop(settings, args.persona or settings.persona, args.name))
+
+
+async def chat_loop(settings: Settings, persona_id: str, fan_name: str) -> int:
+    from transformers import AutoTokenizer
+
+    from persona.director import ChatSession, Director
+    from persona.prompt import FanProfile, PromptBuilder
+
+    card = load_persona(persona_id, settings.personas_dir)
+    config = settings.dialogue
+    log(f"Loading dialogue backend '{config.backend}'...")
+    backend = create_backend(config, settings.cache_path, log=log)
+    tokenizer = AutoTokenizer.from_pretrained(resolve_tokenizer_dir(config, settings.cache_path, log))
+    director = Director(card, backend, PromptBuilder(card, tokenizer, config.context_tokens), config.generation)
+    session = ChatSession(fan=FanProfile(name=fan_name))
+    print(f"\n{card.name}: {director.greeting()}\n")
+    log("(/help for commands; Ctrl-C stops a reply, Ctrl-D leaves)")
+
+    loop = asyncio.get_running_loop()
+    try:
+        while True:
+            try:
+                text = (await asyncio.to_thread(input, "you> ")).strip()
+            except EOFError:
+                print()
+                return 0
+            if not text:
+                continue
+            if text in ("/quit", "/exit"):
+                return 0
+            if text == "/help":
+                print("/reset  forget this conversation\n/prompt  what went into the last prompt\n/quit  leave")
+                continue
+            if text == "/reset":
+                session.history.clear()
+                print("(conversation forgotten)")
+                continue
+            if text == "/prompt":
+                print(session.last_report)
+                continue
+            reply = asyncio.create_task(print_reply(director, session, text, card.name))
+            loop.add_signal_handler(signal.SIGINT, reply.cancel)
+            try:
+                await reply
+            except asyncio.CancelledError:
+                print(" [stopped]")
+            except DialogueError as error:
+                log(f"\nerror: {error}")
+            finally:
+                loop.remove_signal_handler(signal.SIGINT)
+    finally:
+        await backend.aclose()
+
+
+async def print_reply(director, session, text: str, name: str) -> None:
+    print(f"{name}: ", end="", flush=True)
+    async for piece in director.reply(session, text):
+        print(piece, end="", flush=True)
+    print("\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

