@@ -52,7 +52,7 @@ def load_settings(config_path: str | Path | None = None, environ: dict[str, str]
 
     def source(dotted_path: str) -> str:
         for dotted, (variable, _) in overrides.items():
-            if dotted_path == dotted or dotted_path.startswith(dotted + "."):
+            if f"{dotted_path}.".startswith(f"{dotted}.") or f"{dotted}.".startswith(f"{dotted_path}."):
                 return f"environment variable {variable}"
         return str(path)
 
