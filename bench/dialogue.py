@@ -1,0 +1,134 @@
+"""Dialogue benchmark: prints one JSON object.
+
+- embedded model: prepare (GGUF -> bf16, into a fresh cache) and reload time;
+- time to first token and decode tokens/s for the local backend and, when `.venv-vllm`
+  exists (make vllm-cpu), for a vLLM CPU server on the same model, side by side;
+- prefix reuse over the scripted 20-turn conversation in bench/conversation.yaml.
+
+Run: make bench   (or .venv/bin/python bench/dialogue.py --runs 3)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from persona.card import load_persona  # noqa: E402
+from persona.prompt import FanProfile, PromptBuilder, prefix_reuse_series  # noqa: E402
+from pipelines.dialogue import ChatMessage, GenerationParams, TextDelta, prepare_embedded_model  # noqa: E402
+from pipelines.dialogue.local import LocalBackend  # noqa: E402
+from pipelines.dialogue.openai_compatible import OpenAICompatibleBackend  # noqa: E402
+from pipelines.dialogue.vllm_server import VLLMServer, vllm_python  # noqa: E402
+from serving.settings import load_settings  # noqa: E402
+
+SCRIPT = yaml.safe_load((REPO / "bench" / "conversation.yaml").read_text())
+PARAMS = GenerationParams(max_tokens=64, temperature=0.0)
+
+
+async def time_stream(backend, messages: list[ChatMessage]) -> dict:
+    started = time.perf_counter()
+    first = None
+    async for event in backend.stream(messages, PARAMS):
+        if isinstance(event, TextDelta) and first is None:
+            first = time.perf_counter()
+        elif not isinstance(event, TextDelta):
+            usage = event.usage
+    ended = time.perf_counter()
+    decoded = max(usage.completion_tokens - 1, 1)
+    return {"ttft_s": first - started, "tokens_per_s": decoded / max(ended - first, 1e-9), "prompt_tokens": usage.prompt_tokens}
+
+
+async def measure(backend, prompts: dict[str, list[ChatMessage]], runs: int) -> dict:
+    await time_stream(backend, prompts["short"])  # warm-up
+    figures = {}
+    for label, messages in prompts.items():
+        samples = [await time_stream(backend, messages) for _ in range(runs)]
+        figures[label] = {
+            "prompt_tokens": samples[0]["prompt_tokens"],
+            "ttft_s": round(statistics.median(s["ttft_s"] for s in samples), 3),
+            "tokens_per_s": round(statistics.median(s["tokens_per_s"] for s in samples), 1),
+        }
+    return figures
+
+
+def scripted_prefix_reuse(builder: PromptBuilder) -> dict:
+    now = dt.datetime(2026, 11, 21, 9, 30, tzinfo=dt.timezone.utc)
+    history: list[ChatMessage] = []
+    prompts, trims = [], []
+    for minute, turn in enumerate(SCRIPT):
+        prompt = builder.build(history, turn["user"], FanProfile(name="Jisoo"), now=now + dt.timedelta(minutes=minute))
+        del history[: prompt.report.history_dropped]
+        prompts.append(prompt.token_ids)
+        trims.append(prompt.report.history_dropped > 0)
+        history += [prompt.messages[-1], ChatMessage(role="assistant", content=turn["persona"])]
+    reuse = prefix_reuse_series(prompts)
+    from_third = reuse[1:]
+    return {
+        "budget_tokens": builder.budget_tokens,
+        "per_turn": [round(share, 3) for share in reuse],
+        "mean_from_turn_3": round(statistics.mean(from_third), 3),
+        "min_from_turn_3": round(min(from_third), 3),
+        "history_trims": sum(trims),
+    }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--no-vllm", action="store_true", help="skip the vLLM side even if its environment exists")
+    args = parser.parse_args()
+
+    settings = load_settings()
+    persona = load_persona(settings.persona, settings.personas_dir)
+    result: dict = {"date": dt.date.today().isoformat(), "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores, no GPU"}
+
+    with tempfile.TemporaryDirectory() as cache:
+        started = time.perf_counter()
+        model_dir = prepare_embedded_model(Path(cache))
+        result["prepare_s"] = round(time.perf_counter() - started, 2)
+        started = time.perf_counter()
+        local = LocalBackend.from_pretrained(model_dir)
+        result["load_s"] = round(time.perf_counter() - started, 2)
+
+        builder = PromptBuilder(persona, local.tokenizer, settings.dialogue.context_tokens)
+        prompts = {
+            "short": [ChatMessage(role="user", content="Describe a spring dress you would make.")],
+            "persona_first_turn": builder.build([], SCRIPT[0]["user"], FanProfile(name="Jisoo")).messages,
+        }
+        result["local"] = await measure(local, prompts, args.runs)
+        result["prefix_reuse"] = scripted_prefix_reuse(builder)
+
+        if not args.no_vllm and vllm_python().exists():
+            started = time.perf_counter()
+            with VLLMServer(model_dir, served_name="smollm2", dtype="bfloat16", max_model_len=8192) as server:
+                result["vllm_cpu"] = {"startup_s": round(time.perf_counter() - started, 1)}
+                remote = OpenAICompatibleBackend(server.base_url, "smollm2")
+                result["vllm_cpu"].update(await measure(remote, prompts, args.runs))
+                await remote.aclose()
+            result["vllm_over_local"] = {
+                label: {
+                    "ttft": round(result["vllm_cpu"][label]["ttft_s"] / result["local"][label]["ttft_s"], 2),
+                    "tokens_per_s": round(result["vllm_cpu"][label]["tokens_per_s"] / result["local"][label]["tokens_per_s"], 2),
+                }
+                for label in prompts
+            }
+        else:
+            result["vllm_cpu"] = None
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
