@@ -134,6 +134,9 @@ class LocalBackend(DialogueBackend):
             yield Finished(Usage(len(prompt_ids), len(generated)), finish_reason)
         finally:
             cancelled.set()
+            # Wait for the thread to leave generate(): a process that exits while torch is
+            # still running in a thread aborts ("terminate called without an active exception").
+            await asyncio.to_thread(worker.join)
 
     def _generate(self, prompt_ids: list[int], params: GenerationParams, streamer: _QueueStreamer, cancelled: threading.Event) -> None:
         try:
