@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from persona.card import CanonEntry, PersonaCard
-from pipelines.dialogue.base import ChatMessage
+from pipelines.dialogue.base import ChatMessage, shared_prefix_length
 
 LORE_SHARE = 0.15  # share of the budget kept free for the lore a turn triggers
 SCAN_DEPTH = 4  # how many recent messages (besides the newest) can trigger lore
@@ -202,14 +202,7 @@ def _section(title: str, lines: list[str]) -> str:
 
 def prefix_reuse(previous_ids: list[int], current_ids: list[int]) -> float:
     """Share of the current prompt's tokens that exactly continue the previous prompt's prefix."""
-    if not current_ids:
-        return 0.0
-    shared = 0
-    for a, b in zip(previous_ids, current_ids):
-        if a != b:
-            break
-        shared += 1
-    return shared / len(current_ids)
+    return shared_prefix_length(previous_ids, current_ids) / len(current_ids) if current_ids else 0.0
 
 
 def prefix_reuse_series(prompts: list[list[int]]) -> list[float]:

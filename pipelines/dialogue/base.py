@@ -53,6 +53,7 @@ class GenerationParams(BaseModel):
 class Usage:
     prompt_tokens: int
     completion_tokens: int
+    cached_tokens: int = 0  # prompt tokens whose KV cache was reused instead of recomputed
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,16 @@ class DialogueBackend(abc.ABC):
 
     async def aclose(self) -> None:
         """Release connections or model memory."""
+
+
+def shared_prefix_length(a: list[int], b: list[int]) -> int:
+    """How many leading tokens two sequences have in common."""
+    shared = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        shared += 1
+    return shared
 
 
 class StopScanner:

@@ -82,8 +82,9 @@ class OpenAICompatibleBackend(DialogueBackend):
                             yield TextDelta(text)
                         if choice.get("finish_reason"):
                             finish_reason = "length" if choice["finish_reason"] == "length" else "stop"
-                    if chunk.get("usage"):
-                        usage = Usage(chunk["usage"]["prompt_tokens"], chunk["usage"]["completion_tokens"])
+                    if reported := chunk.get("usage"):
+                        cached = (reported.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+                        usage = Usage(reported["prompt_tokens"], reported["completion_tokens"], cached)
         except httpx.ConnectError as error:
             raise DialogueConnectionError(
                 f"cannot reach the dialogue server at {self.base_url} ({error}); "

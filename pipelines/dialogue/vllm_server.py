@@ -54,7 +54,8 @@ class VLLMServer:
             str(python), "-m", "vllm.entrypoints.openai.api_server",
             "--model", str(self.model_dir), "--served-model-name", self.served_name,
             "--dtype", self.dtype, "--max-model-len", str(self.max_model_len), "--enforce-eager",
-            "--enable-prefix-caching", "--host", "127.0.0.1", "--port", str(self.port),
+            "--enable-prefix-caching", "--enable-prompt-tokens-details",
+            "--host", "127.0.0.1", "--port", str(self.port),
         ]  # fmt: skip
         environment = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
         with open(self.log_path, "wb") as log:
