@@ -24,7 +24,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from persona.card import CanonEntry, PersonaCard
+from persona.card import CanonEntry, PersonaCard, PersonaError
 from pipelines.dialogue.base import ChatMessage, shared_prefix_length
 
 LORE_SHARE = 0.15  # share of the budget kept free for the lore a turn triggers
@@ -32,7 +32,7 @@ SCAN_DEPTH = 4  # how many recent messages (besides the newest) can trigger lore
 CONTEXT_END = ")\n\n"  # closes the per-turn context at the head of a user message
 
 
-class PromptBudgetError(ValueError):
+class PromptBudgetError(PersonaError):
     """What must always be in the prompt does not fit in the token budget."""
 
 

@@ -126,12 +126,14 @@ def run_chat(args: argparse.Namespace, settings: Settings) -> int:
 
 async def chat_loop(settings: Settings, persona_id: str, fan_name: str) -> int:
     from transformers import AutoTokenizer
+    from transformers.utils import logging as transformers_logging
 
     from persona.director import ChatSession, Director
     from persona.prompt import FanProfile, PromptBuilder
 
     card = load_persona(persona_id, settings.personas_dir)
     config = settings.dialogue
+    transformers_logging.disable_progress_bar()  # the chat screen is for the conversation
     log(f"Loading dialogue backend '{config.backend}'...")
     backend = create_backend(config, settings.cache_path, log=log)
     tokenizer = AutoTokenizer.from_pretrained(resolve_tokenizer_dir(config, settings.cache_path, log))

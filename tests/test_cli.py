@@ -84,3 +84,9 @@ def test_import_of_a_corrupt_card_fails_clearly(tmp_path):
     result = atelier("persona", "import", str(tmp_path / "card.png"), env={"ATELIER_PERSONAS_DIR": str(tmp_path)})
     assert result.returncode == 1 and result.stderr.startswith("error: ") and "PNG" in result.stderr
     assert list(tmp_path.iterdir()) == [tmp_path / "card.png"], "nothing half-written is left behind"
+
+
+def test_a_budget_too_small_for_constant_canon_fails_clearly(cache_dir, model_dir):
+    result = atelier("chat", env={"ATELIER_CACHE_DIR": str(cache_dir), "ATELIER_DIALOGUE__CONTEXT_TOKENS": "300"}, stdin="hello\n")
+    assert result.returncode == 1
+    assert "constant canon" in result.stderr and "dialogue.context_tokens" in result.stderr and "Traceback" not in result.stderr
