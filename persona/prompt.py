@@ -53,7 +53,9 @@ class PromptReport:
     constant_canon: list[str] = field(default_factory=list)
     triggered_canon: list[str] = field(default_factory=list)
     dropped_canon: list[str] = field(default_factory=list)
-    repeated_canon: list[str] = field(default_factory=list)
+    already_shown: list[str] = field(default_factory=list)  # canon ids and memories still visible in the history
+    remembered: list[str] = field(default_factory=list)
+    dropped_memories: list[str] = field(default_factory=list)
     embargoed_canon: list[str] = field(default_factory=list)
     history_dropped: int = 0
 
@@ -72,7 +74,17 @@ class PromptBuilder:
         self.budget_tokens = budget_tokens
         self.timezone = ZoneInfo(persona.identity.timezone)
 
-    def build(self, history: list[ChatMessage], user_text: str, fan: FanProfile | None = None, now: dt.datetime | None = None) -> Prompt:
+    def build(
+        self,
+        history: list[ChatMessage],
+        user_text: str,
+        fan: FanProfile | None = None,
+        now: dt.datetime | None = None,
+        remembered: list[str] = (),
+        recalled_lore: list[str] = (),
+    ) -> Prompt:
+        """``remembered``: memory texts recalled for this turn, most relevant first;
+        ``recalled_lore``: ids of canon entries recalled by meaning rather than by key."""
         now = (now or dt.datetime.now(dt.timezone.utc)).astimezone(self.timezone)
         report = PromptReport(budget=self.budget_tokens)
         visible = [entry for entry in self.persona.canon if entry.is_visible(now.date())]
@@ -82,8 +94,8 @@ class PromptBuilder:
 
         system = ChatMessage(role="system", content=render_persona_block(self.persona, constant) + render_fan_block(fan))
 
-        def assemble(kept_history: list[ChatMessage], lore: list[CanonEntry]) -> list[ChatMessage]:
-            newest = ChatMessage(role="user", content=render_turn_context(now, lore) + user_text)
+        def assemble(kept_history: list[ChatMessage], context: list[str]) -> list[ChatMessage]:
+            newest = ChatMessage(role="user", content=render_turn_context(now, context) + user_text)
             return [system, *kept_history, newest]
 
         required = self.count(assemble([], []))
@@ -103,18 +115,28 @@ class PromptBuilder:
             kept = kept[cut:]
         report.history_dropped = len(history) - len(kept)
 
+        # This turn's material, most important first, while it fits. Anything still visible
+        # in the kept history (shown in an earlier turn) is not repeated.
         in_context = "\n".join(message.content for message in kept)
-        lore: list[CanonEntry] = []
-        for entry in triggered_lore(visible, kept[-SCAN_DEPTH:], user_text):
-            if entry.content in in_context:  # shown in an earlier turn that is still in the prompt
-                report.repeated_canon.append(entry.id)
-            elif self.count(assemble(kept, [*lore, entry])) <= self.budget_tokens:
-                lore.append(entry)
-            else:
-                report.dropped_canon.append(entry.id)
-        report.triggered_canon = [entry.id for entry in lore]
+        context: list[str] = []
 
-        messages = assemble(kept, lore)
+        def offer(text: str, line: str, taken: list[str], dropped: list[str], label: str) -> None:
+            if text in in_context:
+                report.already_shown.append(label)
+            elif self.count(assemble(kept, [*context, line])) <= self.budget_tokens:
+                context.append(line)
+                taken.append(label)
+            else:
+                dropped.append(label)
+
+        keyed = triggered_lore(visible, kept[-SCAN_DEPTH:], user_text)
+        by_meaning = [e for e in visible if e.id in recalled_lore and not e.constant and e not in keyed]
+        for entry in sorted([*keyed, *by_meaning], key=lambda e: -e.priority):
+            offer(entry.content, f"Relevant: {entry.content}", report.triggered_canon, report.dropped_canon, entry.id)
+        for text in remembered:
+            offer(text, f"You remember: {text}", report.remembered, report.dropped_memories, text)
+
+        messages = assemble(kept, context)
         token_ids = self.encode(messages)
         report.total_tokens = len(token_ids)
         return Prompt(messages, token_ids, report)
@@ -185,10 +207,9 @@ def render_fan_block(fan: FanProfile | None) -> str:
     return "\n\n" + _section("The fan you are talking with", lines)
 
 
-def render_turn_context(now: dt.datetime, lore: list[CanonEntry]) -> str:
-    lines = [f"(Context for this reply, not from the fan. Now: {now:%A %d %B %Y, %H:%M} {now.tzname()}."]
-    lines += [f"Relevant: {entry.content}" for entry in lore]
-    return "\n".join(lines) + CONTEXT_END
+def render_turn_context(now: dt.datetime, lines: list[str]) -> str:
+    header = f"(Context for this reply, not from the fan. Now: {now:%A %d %B %Y, %H:%M} {now.tzname()}."
+    return "\n".join([header, *lines]) + CONTEXT_END
 
 
 def _quoted(phrases: list[str]) -> str:

@@ -138,3 +138,26 @@ async def test_director_records_turns_and_forgets_what_the_budget_dropped(haeun,
         assert session.last_usage.completion_tokens <= 8
     assert len(session.history) < 12, "the budget should have trimmed the history"
     assert [m.role for m in session.history] == ["user", "assistant"] * (len(session.history) // 2)
+
+
+def test_recalled_memories_and_lore_go_into_this_turn_only(haeun, tokenizer):
+    builder = PromptBuilder(haeun, tokenizer, 4096)
+    grandmother = next(e for e in haeun.canon if e.id == "grandmother")
+    prompt = builder.build([], "Tell me something about your family.", now=NOW, remembered=["The fan's name is Jisoo.", "The fan has a cat named Mochi."], recalled_lore=[grandmother.id, "core-identity"])
+    newest = prompt.messages[-1].content
+    assert "You remember: The fan's name is Jisoo." in newest and "You remember: The fan has a cat named Mochi." in newest
+    assert f"Relevant: {grandmother.content}" in newest
+    assert prompt.report.triggered_canon.count("core-identity") == 0, "constant canon is already in the static block"
+    assert prompt.report.remembered == ["The fan's name is Jisoo.", "The fan has a cat named Mochi."]
+    # once shown and still in the history, a memory is not repeated
+    history = [prompt.messages[-1], ChatMessage(role="assistant", content="Hi Jisoo!")]
+    again = builder.build(history, "And Mochi?", now=NOW, remembered=["The fan has a cat named Mochi."])
+    assert "You remember" not in again.messages[-1].content and "The fan has a cat named Mochi." in again.report.already_shown
+
+
+def test_recalled_memories_give_way_to_the_budget(haeun, tokenizer):
+    needed = PromptBuilder(haeun, tokenizer, 100_000).build([], "hi", now=NOW).report.total_tokens
+    many = [f"The fan mentioned detail number {i} about their sewing project in great length." for i in range(40)]
+    prompt = PromptBuilder(haeun, tokenizer, needed + 120).build([], "hi", now=NOW, remembered=many)
+    assert prompt.report.remembered == many[: len(prompt.report.remembered)] and prompt.report.dropped_memories
+    assert prompt.report.total_tokens <= needed + 120

