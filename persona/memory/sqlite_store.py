@@ -85,13 +85,28 @@ class SQLiteStore(MemoryStore):
     # --- writes ----------------------------------------------------------------------------
 
     def add(self, memories: list[NewMemory], vectors: np.ndarray, author: Author) -> list[Memory]:
+        return self._write(memories, vectors, author, replace_canon=False)
+
+    def replace_canon(self, memories: list[NewMemory], vectors: np.ndarray) -> list[Memory]:
+        return self._write(memories, vectors, Author.OPERATOR, replace_canon=True)
+
+    def canon(self) -> list[Memory]:
+        return [_memory(row) for row in self.db.execute(f"select {_COLUMNS} from memories where fan_id = ? order by id", (CANON_PARTITION,))]
+
+    def _write(self, memories: list[NewMemory], vectors: np.ndarray, author: Author, replace_canon: bool) -> list[Memory]:
         for memory in memories:
             check_permission(memory, author)
+            if replace_canon and memory.kind is not MemoryKind.CANON:
+                raise MemoryError(f"replace_canon takes canon memories only, got a {memory.kind.value} memory")
         vectors = self._check_vectors(vectors, len(memories))
         now = dt.datetime.now(dt.timezone.utc)
         stored = []
         self.db.execute("begin immediate")
         try:
+            if replace_canon:
+                old = [row[0] for row in self.db.execute("select id from memories where fan_id = ?", (CANON_PARTITION,))]
+                self.db.execute("delete from memories where fan_id = ?", (CANON_PARTITION,))
+                self.db.execute("delete from memory_vectors where memory_id in (select value from json_each(?))", (_json_ids(old),))
             for memory, vector in zip(memories, vectors):
                 partition = memory.fan_id or CANON_PARTITION
                 embargo = memory.embargo_until.toordinal() if memory.embargo_until else NO_EMBARGO

@@ -34,6 +34,14 @@ class MemoryStore(abc.ABC):
         """Store memories and their vectors in one transaction: all of them or none."""
 
     @abc.abstractmethod
+    def replace_canon(self, memories: list[NewMemory], vectors: np.ndarray) -> list[Memory]:
+        """The operator's canon becomes exactly these memories, in one transaction."""
+
+    @abc.abstractmethod
+    def canon(self) -> list[Memory]:
+        """Every canon memory, embargoed ones too, oldest first."""
+
+    @abc.abstractmethod
     def search(self, fan_id: str, vector: np.ndarray, k: int, kinds: set[MemoryKind] | None = None, today: dt.date | None = None) -> list[ScoredMemory]:
         """The k nearest of this fan's memories plus visible canon, nearest first."""
 

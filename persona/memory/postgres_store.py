@@ -1,0 +1,223 @@
+"""The cluster memory store: PostgreSQL + pgvector.
+
+One table holds every memory; the fan id is the partition key of every query, bound as a
+parameter, and canon lives under its own partition value that no fan id can take. Search
+uses an HNSW index with pgvector 0.8 iterative index scans, so a k-NN search filtered to one
+fan still returns k rows instead of the few that happened to be among the first candidates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import psycopg
+
+from persona.memory.records import Author, Memory, MemoryError, MemoryKind, NewMemory, check_fan_id, check_permission
+from persona.memory.store import SCHEMA_VERSION, MemoryStore, ScoredMemory
+
+CANON = "*canon"  # the canon partition: '*' cannot start a fan id, so no fan can reach it
+MIGRATION_LOCK = 0x41_74_65_6C  # "Atel": serialises schema changes between processes
+EF_SEARCH = 100  # HNSW candidate list; pgvector's default 40 sometimes found only 3 of the true 10
+
+# Version -> statements that bring the schema from the previous version to this one.
+MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        "CREATE EXTENSION IF NOT EXISTS vector",
+        """CREATE TABLE atelier_memories (
+            id bigserial PRIMARY KEY,
+            fan_id text NOT NULL,  -- '*canon' for canon
+            kind text NOT NULL,
+            author text NOT NULL,
+            text text NOT NULL,
+            importance double precision NOT NULL,  -- not real: a float4 would not round-trip 0.3
+            key text NOT NULL DEFAULT '',
+            embargo_until date,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            embedding vector({dimension}) NOT NULL
+        )""",
+        "CREATE INDEX atelier_memories_fan ON atelier_memories (fan_id, id)",
+        "CREATE INDEX atelier_memories_embedding ON atelier_memories USING hnsw (embedding vector_cosine_ops)",
+    ],
+}
+
+COLUMNS = "id, fan_id, kind, author, text, importance, key, embargo_until, created_at"
+NEAREST_SQL = f"SELECT {COLUMNS}, embedding <=> %s::vector AS distance FROM atelier_memories WHERE {{where}} ORDER BY distance LIMIT %s"
+
+
+class PostgresStore(MemoryStore):
+    """Memories in PostgreSQL with pgvector. One connection, explicit transactions; methods
+    may be called from several threads (they take turns)."""
+
+    def __init__(self, dsn: str, dimension: int = 384) -> None:
+        self.dimension = dimension
+        self._lock = threading.Lock()
+        try:
+            self._conn = psycopg.connect(dsn, autocommit=False)
+        except psycopg.Error as error:
+            raise MemoryError(f"cannot connect to PostgreSQL at {redact(dsn)!r}: {error}".strip()) from None
+        try:
+            self._migrate()
+        except psycopg.Error as error:  # most often: pgvector is not installed on the server
+            self._conn.close()
+            raise MemoryError(f"cannot set up the memory schema at {redact(dsn)!r}: {error}".strip()) from error
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _migrate(self) -> None:
+        with self._transaction() as cur:
+            # A transaction-level lock: two processes opening an empty database take turns,
+            # and the lock goes away with the transaction even if we crash mid-migration.
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            cur.execute("SET TIME ZONE 'UTC'")  # session-wide: created_at comes back in UTC
+            cur.execute("CREATE TABLE IF NOT EXISTS atelier_meta (key text PRIMARY KEY, value text NOT NULL)")
+            row = cur.execute("SELECT value FROM atelier_meta WHERE key = 'schema_version'").fetchone()
+            version = int(row[0]) if row else 0
+            if version > SCHEMA_VERSION:
+                raise MemoryError(f"the database's memory schema version {version} is newer than this Atelier supports ({SCHEMA_VERSION}); upgrade Atelier")
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[step]:
+                    cur.execute(statement.format(dimension=self.dimension))
+            if version < SCHEMA_VERSION:
+                cur.execute(
+                    "INSERT INTO atelier_meta VALUES ('schema_version', %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (str(SCHEMA_VERSION),),
+                )
+            stored = cur.execute(
+                "SELECT atttypmod FROM pg_attribute WHERE attrelid = 'atelier_memories'::regclass AND attname = 'embedding'"
+            ).fetchone()[0]
+            if stored != self.dimension:
+                raise MemoryError(f"the database stores {stored}-dimensional vectors but the store was opened with dimension={self.dimension}")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[psycopg.Cursor]:
+        with self._lock, self._conn.transaction(), self._conn.cursor() as cur:
+            yield cur
+
+    def add(self, memories: list[NewMemory], vectors: np.ndarray, author: Author) -> list[Memory]:
+        return self._write(memories, vectors, Author(author), replace_canon=False)
+
+    def replace_canon(self, memories: list[NewMemory], vectors: np.ndarray) -> list[Memory]:
+        return self._write(memories, vectors, Author.OPERATOR, replace_canon=True)
+
+    def canon(self) -> list[Memory]:
+        with self._transaction() as cur:
+            cur.execute(f"SELECT {COLUMNS} FROM atelier_memories WHERE fan_id = %s ORDER BY id", (CANON,))
+            return [_memory(row) for row in cur.fetchall()]
+
+    def _write(self, memories: list[NewMemory], vectors: np.ndarray, author: Author, replace_canon: bool) -> list[Memory]:
+        for memory in memories:  # every check first: one bad memory and nothing is written
+            check_permission(memory, author)
+            if replace_canon and memory.kind is not MemoryKind.CANON:
+                raise MemoryError(f"replace_canon takes canon memories only, got a {memory.kind.value} memory")
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.shape != (len(memories), self.dimension):
+            raise MemoryError(f"expected {len(memories)} vectors of dimension {self.dimension}, got an array of shape {vectors.shape}")
+        rows = [
+            (m.fan_id or CANON, m.kind.value, author.value, m.text, m.importance, m.key, m.embargo_until, self._literal(v))
+            for m, v in zip(memories, vectors)
+        ]
+        with self._transaction() as cur:
+            if replace_canon:
+                cur.execute("DELETE FROM atelier_memories WHERE fan_id = %s", (CANON,))
+            if not rows:
+                return []
+            cur.executemany(
+                "INSERT INTO atelier_memories (fan_id, kind, author, text, importance, key, embargo_until, embedding)"
+                f" VALUES (%s, %s, %s, %s, %s, %s, %s, %s::vector) RETURNING {COLUMNS}",
+                rows,
+                returning=True,
+            )
+            stored = []
+            while True:
+                stored.append(_memory(cur.fetchone()))
+                if not cur.nextset():
+                    return stored
+
+    def search(self, fan_id: str, vector: np.ndarray, k: int, kinds: set[MemoryKind] | None = None, today: dt.date | None = None) -> list[ScoredMemory]:
+        check_fan_id(fan_id)
+        if k < 1:
+            raise MemoryError(f"k must be at least 1, got {k}")
+        query = self._literal(np.asarray(vector, dtype=np.float32).reshape(-1))
+        today = today or dt.datetime.now(dt.timezone.utc).date()
+        fan_kinds = None if kinds is None else [kind.value for kind in kinds if kind is not MemoryKind.CANON]
+        rows = []
+        with self._transaction() as cur:
+            # Keep walking the HNSW graph until k rows pass the fan filter (pgvector 0.8).
+            cur.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+            cur.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(min(max(EF_SEARCH, 2 * k), 1000)),))
+            if fan_kinds is None:
+                rows += cur.execute(NEAREST_SQL.format(where="fan_id = %s"), (query, fan_id, k)).fetchall()
+            elif fan_kinds:
+                rows += cur.execute(NEAREST_SQL.format(where="fan_id = %s AND kind = ANY(%s)"), (query, fan_id, fan_kinds, k)).fetchall()
+            if kinds is None or MemoryKind.CANON in kinds:
+                where = "fan_id = %s AND (embargo_until IS NULL OR embargo_until <= %s)"
+                rows += cur.execute(NEAREST_SQL.format(where=where), (query, CANON, today, k)).fetchall()
+        rows.sort(key=lambda row: row[-1])  # relaxed_order: results may be slightly out of order
+        return [ScoredMemory(_memory(row), 1.0 - float(row[-1])) for row in rows[:k]]
+
+    def recent(self, fan_id: str, limit: int, kinds: set[MemoryKind] | None = None) -> list[Memory]:
+        check_fan_id(fan_id)
+        if limit < 1:
+            raise MemoryError(f"limit must be at least 1, got {limit}")
+        with self._transaction() as cur:
+            if kinds is None:
+                cur.execute(f"SELECT {COLUMNS} FROM atelier_memories WHERE fan_id = %s ORDER BY id DESC LIMIT %s", (fan_id, limit))
+            else:
+                values = [kind.value for kind in kinds]
+                cur.execute(
+                    f"SELECT {COLUMNS} FROM atelier_memories WHERE fan_id = %s AND kind = ANY(%s) ORDER BY id DESC LIMIT %s",
+                    (fan_id, values, limit),
+                )
+            return [_memory(row) for row in reversed(cur.fetchall())]
+
+    def delete(self, fan_id: str, memory_ids: list[int]) -> int:
+        check_fan_id(fan_id)
+        if not memory_ids:
+            return 0
+        with self._transaction() as cur:
+            cur.execute("DELETE FROM atelier_memories WHERE fan_id = %s AND id = ANY(%s::bigint[])", (fan_id, [int(i) for i in memory_ids]))
+            return cur.rowcount
+
+    def export_fan(self, fan_id: str) -> list[Memory]:
+        check_fan_id(fan_id)
+        with self._transaction() as cur:
+            cur.execute(f"SELECT {COLUMNS} FROM atelier_memories WHERE fan_id = %s ORDER BY id", (fan_id,))
+            return [_memory(row) for row in cur.fetchall()]
+
+    def forget_fan(self, fan_id: str) -> int:
+        check_fan_id(fan_id)
+        with self._transaction() as cur:
+            cur.execute("DELETE FROM atelier_memories WHERE fan_id = %s", (fan_id,))
+            return cur.rowcount
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def _literal(self, vector: np.ndarray) -> str:
+        """A pgvector text literal of one L2-normalised float32 vector."""
+        if vector.shape != (self.dimension,):
+            raise MemoryError(f"expected 1 vector of dimension {self.dimension}, got an array of shape {vector.shape}")
+        norm = float(np.linalg.norm(vector))
+        if not np.isfinite(norm) or norm == 0.0:  # a zero vector has no direction: its cosine distance is NaN
+            raise MemoryError("vectors must be finite numbers and not all zero")
+        return "[" + ",".join(format(x, ".9g") for x in (vector / norm).tolist()) + "]"
+
+
+def _memory(row: tuple) -> Memory:
+    id_, fan_id, kind, author, text, importance, key, embargo_until, created_at = row[:9]
+    return Memory(
+        id=id_, fan_id=None if fan_id == CANON else fan_id, kind=MemoryKind(kind), author=Author(author), text=text,
+        importance=importance, key=key, embargo_until=embargo_until, created_at=created_at,
+    )
+
+
+def redact(dsn: str) -> str:
+    """The DSN with any password replaced by '***', for error messages and logs."""
+    dsn = re.sub(r"(://[^:/@?]*):[^@/?]*@", r"\1:***@", dsn)
+    return re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)", r"\1***", dsn)
