@@ -1,12 +1,16 @@
-"""The director runs one turn of a conversation: build the prompt, stream the reply,
-record the turn. Serving and the CLI call it; it calls the dialogue backend."""
+"""The director runs one turn of a conversation: recall, build the prompt, stream the
+reply, record the turn, learn about the fan. Serving and the CLI call it; it calls memory
+and the dialogue backend."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from persona.card import PersonaCard
+from persona.memory.persona_memory import PersonaMemory
+from persona.memory.retrieval import Recall
 from persona.prompt import FanProfile, PromptBuilder, PromptReport
 from pipelines.dialogue import ChatMessage, DialogueBackend, GenerationParams, TextDelta, Usage
 
@@ -16,17 +20,27 @@ class ChatSession:
     """One fan's conversation so far (in memory for now)."""
 
     fan: FanProfile = field(default_factory=FanProfile)
+    fan_id: str | None = None  # with a fan id and a memory, the conversation is remembered
     history: list[ChatMessage] = field(default_factory=list)
     last_report: PromptReport | None = None
+    last_recall: Recall | None = None
     last_usage: Usage | None = None
 
 
 class Director:
-    def __init__(self, persona: PersonaCard, backend: DialogueBackend, prompts: PromptBuilder, params: GenerationParams):
+    def __init__(self, persona: PersonaCard, backend: DialogueBackend, prompts: PromptBuilder, params: GenerationParams, memory: PersonaMemory | None = None):
         self.persona = persona
         self.backend = backend
         self.prompts = prompts
         self.params = params
+        self.memory = memory
+
+    def start_session(self, fan_id: str | None = None, fan: FanProfile | None = None, recent_turns: int = 6) -> ChatSession:
+        """A session for a fan; a remembered fan picks up where the last session ended."""
+        session = ChatSession(fan=fan or FanProfile(), fan_id=fan_id)
+        if self.memory and fan_id:
+            session.history = self.memory.recent_history(fan_id, recent_turns)
+        return session
 
     def greeting(self) -> str:
         return self.persona.voice.greetings[0]
@@ -34,7 +48,10 @@ class Director:
     async def reply(self, session: ChatSession, user_text: str) -> AsyncIterator[str]:
         """Stream the persona's reply. The turn is recorded even if the stream is closed
         early, with the part of the reply that was produced."""
-        prompt = self.prompts.build(session.history, user_text, session.fan)
+        remembering = self.memory is not None and session.fan_id is not None
+        recall = await asyncio.to_thread(self.memory.recall, session.fan_id, user_text) if remembering else Recall()
+        session.last_recall = recall
+        prompt = self.prompts.build(session.history, user_text, session.fan, remembered=recall.texts, recalled_lore=recall.lore_ids)
         # Forget what the budget dropped, so the next prompt starts from the same prefix.
         del session.history[: prompt.report.history_dropped]
         session.last_report = prompt.report
@@ -47,7 +64,11 @@ class Director:
                 else:
                     session.last_usage = event.usage
         finally:
+            reply = "".join(parts).strip()
             session.history += [
                 prompt.messages[-1],  # as sent, with its context, so the next prompt extends this one
-                ChatMessage(role="assistant", content="".join(parts).strip()),
+                ChatMessage(role="assistant", content=reply),
             ]
+            if remembering:
+                await asyncio.to_thread(self.memory.remember_turn, session.fan_id, user_text, reply)
+                await asyncio.to_thread(self.memory.learn, session.fan_id, user_text)

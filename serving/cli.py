@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from persona.card import PersonaError, list_personas, load_persona, persona_path, read_persona_file, save_persona
+from persona.memory import MemoryStoreError, open_store
 from pipelines.dialogue import DialogueError, create_backend, prepare_embedded_model, resolve_tokenizer_dir
 from serving.settings import ConfigError, Settings, load_settings
 
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     chat = commands.add_parser("chat", help="chat with the persona in the terminal", description="Chat with the persona in the terminal; replies stream as they are written. Type /help inside.")
     chat.add_argument("--persona", help="persona id (default: the configured persona)")
     chat.add_argument("--name", default="", help="your name, so she can use it")
+    chat.add_argument("--fan", help="your fan id: she remembers you across sessions (without it, nothing is stored)")
     chat.set_defaults(run=run_chat)
 
     personas = commands.add_parser("persona", help="list, validate, import and export persona cards").add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -51,6 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     exporting.add_argument("--avatar", type=Path, help="image for a .png card (default: drawn from her palette)")
     exporting.set_defaults(run=run_persona_export)
 
+    memory = commands.add_parser("memory", help="what she remembers about a fan: show, export, forget").add_subparsers(dest="action", required=True, metavar="ACTION")
+    for action, helptext in (("show", "list what is stored about a fan"), ("export", "everything stored about a fan, as JSON"), ("forget", "delete everything stored about a fan")):
+        command = memory.add_parser(action, help=helptext)
+        command.add_argument("--fan", required=True, help="fan id")
+        command.add_argument("--persona", help="persona id (default: the configured persona)")
+        command.set_defaults(run=run_memory)
+
     models = commands.add_parser("models", help="prepare local models").add_subparsers(dest="action", required=True, metavar="ACTION")
     prepare = models.add_parser("prepare", help="convert the embedded SmolLM2 to bf16 safetensors in the cache (once)")
     prepare.set_defaults(run=run_models_prepare)
@@ -62,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings(args.config)
         return args.run(args, settings) or 0
-    except (ConfigError, PersonaError, DialogueError) as error:
+    except (ConfigError, PersonaError, DialogueError, MemoryStoreError) as error:
         log(f"error: {error}")
         return 1
 
@@ -120,15 +129,35 @@ def run_persona_export(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def run_memory(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    from persona.memory.records import check_fan_id
+
+    check_fan_id(args.fan)
+    with open_store(settings.memory, args.persona or settings.persona) as store:
+        if args.action == "forget":
+            print(f"forgot {store.forget_fan(args.fan)} memories of {args.fan}")
+            return 0
+        memories = store.export_fan(args.fan)
+    if args.action == "export":
+        print(json.dumps({"fan_id": args.fan, "memories": [m.model_dump(mode="json") for m in memories]}, ensure_ascii=False, indent=2))
+    else:
+        for memory in memories:
+            print(f"{memory.id:>6}  {memory.created_at:%Y-%m-%d %H:%M}  {memory.kind.value:<17} {memory.author.value:<8} {memory.text}")
+        print(f"({len(memories)} memories)")
+    return 0
+
+
 def run_chat(args: argparse.Namespace, settings: Settings) -> int:
-    return asyncio.run(chat_loop(settings, args.persona or settings.persona, args.name))
+    return asyncio.run(chat_loop(settings, args.persona or settings.persona, args.name, args.fan))
 
 
-async def chat_loop(settings: Settings, persona_id: str, fan_name: str) -> int:
+async def chat_loop(settings: Settings, persona_id: str, fan_name: str, fan_id: str | None = None) -> int:
     from transformers import AutoTokenizer
     from transformers.utils import logging as transformers_logging
 
-    from persona.director import ChatSession, Director
+    from persona.director import Director
     from persona.prompt import FanProfile, PromptBuilder
 
     card = load_persona(persona_id, settings.personas_dir)
@@ -137,8 +166,19 @@ async def chat_loop(settings: Settings, persona_id: str, fan_name: str) -> int:
     log(f"Loading dialogue backend '{config.backend}'...")
     backend = create_backend(config, settings.cache_path, log=log)
     tokenizer = AutoTokenizer.from_pretrained(resolve_tokenizer_dir(config, settings.cache_path, log))
-    director = Director(card, backend, PromptBuilder(card, tokenizer, config.context_tokens), config.generation)
-    session = ChatSession(fan=FanProfile(name=fan_name))
+    memory = None
+    if fan_id:
+        from persona.memory.embeddings import Embedder
+        from persona.memory.persona_memory import PersonaMemory
+        from persona.memory.records import check_fan_id
+
+        check_fan_id(fan_id)
+        memory = PersonaMemory(open_store(settings.memory, card.id), Embedder())
+        memory.sync_canon(card)
+    director = Director(card, backend, PromptBuilder(card, tokenizer, config.context_tokens), config.generation, memory)
+    session = director.start_session(fan_id, FanProfile(name=fan_name), settings.memory.recent_turns)
+    if session.history:
+        log(f"(picking up with {fan_id}: {len(session.history) // 2} earlier turns)")
     print(f"\n{card.name}: {director.greeting()}\n")
     log("(/help for commands; Ctrl-C stops a reply, Ctrl-D leaves)")
 
@@ -163,6 +203,9 @@ async def chat_loop(settings: Settings, persona_id: str, fan_name: str) -> int:
                 continue
             if text == "/prompt":
                 print(session.last_report)
+                if session.last_recall:
+                    for item in session.last_recall.memories + session.last_recall.lore:
+                        print(f"  recalled {item.memory.kind.value}: {item.memory.text[:70]!r} ({item.why})")
                 continue
             reply = asyncio.create_task(print_reply(director, session, text, card.name))
             loop.add_signal_handler(signal.SIGINT, reply.cancel)
@@ -176,6 +219,8 @@ async def chat_loop(settings: Settings, persona_id: str, fan_name: str) -> int:
                 loop.remove_signal_handler(signal.SIGINT)
     finally:
         await backend.aclose()
+        if memory:
+            memory.store.close()
 
 
 async def print_reply(director, session, text: str, name: str) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from persona.memory import MemoryConfig
 from pipelines.dialogue import DialogueConfig
 from pipelines.validation import describe_validation_error
 
@@ -36,6 +37,7 @@ class Settings(BaseModel):
     personas_dir: Path = CONFIGS_DIR / "personas"
     cache_dir: Path = Field(default=Path("~/.cache/atelier"), description="converted models and other derived files")
     dialogue: DialogueConfig = DialogueConfig()
+    memory: MemoryConfig = MemoryConfig()
 
     @property
     def cache_path(self) -> Path:
@@ -76,7 +78,7 @@ def _read_config_file(path: Path) -> dict[str, Any]:
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
     """Paths in a file are relative to the file, so configs work from any working directory."""
-    path_keys = {"personas_dir", "cache_dir", "model_dir", "tokenizer_dir"}
+    path_keys = {"personas_dir", "cache_dir", "model_dir", "tokenizer_dir", "data_dir"}
     resolved = {}
     for key, value in data.items():
         if isinstance(value, dict):

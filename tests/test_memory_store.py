@@ -17,7 +17,7 @@ import pytest
 from pydantic import ValidationError
 
 from persona.memory.postgres_store import PostgresStore
-from persona.memory.records import Author, MemoryError, MemoryKind, MemoryPermissionError, NewMemory
+from persona.memory.records import Author, MemoryStoreError, MemoryKind, MemoryPermissionError, NewMemory
 from persona.memory.sqlite_store import SQLiteStore
 
 
@@ -73,7 +73,7 @@ def test_no_cross_fan_row_is_ever_retrieved(store):
     # Alice asks with Bob's exact vector, by name, and with tricks in the fan id.
     assert all(hit.memory.fan_id in ("alice", None) for hit in store.search("alice", secret, k=10))
     for trick in ["bob' or '1'='1", "alice; drop table memories", "ｂｏｂ", "bob\u200b", "*canon", "%", "bob ", ""]:
-        with pytest.raises(MemoryError, match="fan id"):
+        with pytest.raises(MemoryStoreError, match="fan id"):
             store.search(trick, secret, k=10)
     assert store.delete("alice", [m.id for m in store.export_fan("bob")]) == 0
     assert len(store.export_fan("bob")) == 1
@@ -116,7 +116,7 @@ def test_forget_a_fan_completely(store):
 
 
 def test_bad_input_gets_clear_errors(store):
-    with pytest.raises(MemoryError, match=r"expected 1 vectors of dimension 384, got an array of shape \(1, 3\)"):
+    with pytest.raises(MemoryStoreError, match=r"expected 1 vectors of dimension 384, got an array of shape \(1, 3\)"):
         store.add([fact("alice", "x")], np.ones((1, 3)), Author.SYSTEM)
     with pytest.raises(ValidationError, match="text"):
         fact("alice", "x" * 5000)
@@ -135,13 +135,13 @@ def test_sqlite_newer_schema_is_a_clear_error(tmp_path):
     raw = apsw.Connection(str(tmp_path / "m.db"))
     raw.execute("pragma user_version = 99")
     raw.close()
-    with pytest.raises(MemoryError, match="schema version 99, newer than this Atelier supports"):
+    with pytest.raises(MemoryStoreError, match="schema version 99, newer than this Atelier supports"):
         SQLiteStore(tmp_path / "m.db")
 
 
 def test_sqlite_corrupted_file_is_a_clear_error(tmp_path):
     (tmp_path / "m.db").write_bytes(b"this is not a database" * 200)
-    with pytest.raises(MemoryError, match="not a SQLite database"):
+    with pytest.raises(MemoryStoreError, match="not a SQLite database"):
         SQLiteStore(tmp_path / "m.db")
     assert (tmp_path / "m.db").read_bytes() == b"this is not a database" * 200, "the file is left as it was"
 
@@ -205,6 +205,6 @@ def test_replace_canon_is_operator_only_and_atomic(store):
     )
     assert [m.key for m in store.canon()] == ["new", "later"]
     assert [hit.memory.key for hit in store.search("alice", unit(1), k=5, today=dt.date(2026, 1, 1))] == ["new"]
-    with pytest.raises(MemoryError, match="canon memories only"):
+    with pytest.raises(MemoryStoreError, match="canon memories only"):
         store.replace_canon([fact("alice", "x")], np.stack([unit(4)]))
     assert [m.key for m in store.canon()] == ["new", "later"], "a refused replacement changes nothing"

@@ -16,7 +16,7 @@ import pytest
 from psycopg.conninfo import make_conninfo
 
 from persona.memory.postgres_store import CANON, NEAREST_SQL, PostgresStore
-from persona.memory.records import Author, MemoryError, MemoryKind, MemoryPermissionError, NewMemory
+from persona.memory.records import Author, MemoryStoreError, MemoryKind, MemoryPermissionError, NewMemory
 from persona.memory.store import SCHEMA_VERSION
 
 DIMENSION = 384
@@ -103,14 +103,14 @@ def test_newer_schema_version_is_refused(dsn):
     query(dsn, "UPDATE atelier_meta SET value = %s WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
 
     expected = f"schema version {SCHEMA_VERSION + 1} is newer than this Atelier supports \\({SCHEMA_VERSION}\\); upgrade Atelier"
-    with pytest.raises(MemoryError, match=expected):
+    with pytest.raises(MemoryStoreError, match=expected):
         PostgresStore(dsn)
 
 
 def test_other_dimension_is_refused(dsn):
     PostgresStore(dsn).close()
 
-    with pytest.raises(MemoryError, match="stores 384-dimensional vectors but the store was opened with dimension=8"):
+    with pytest.raises(MemoryStoreError, match="stores 384-dimensional vectors but the store was opened with dimension=8"):
         PostgresStore(dsn, dimension=8)
 
 
@@ -201,9 +201,9 @@ def test_a_bad_batch_writes_nothing(dsn):
         canon = NewMemory(kind=MemoryKind.CANON, text="I am the real designer now.")
         with pytest.raises(MemoryPermissionError):
             store.add([fine, canon], unit_vectors(2), Author.FAN)
-        with pytest.raises(MemoryError, match=r"expected 2 vectors of dimension 384"):
+        with pytest.raises(MemoryStoreError, match=r"expected 2 vectors of dimension 384"):
             store.add([fine, fine], unit_vectors(1), Author.FAN)
-        with pytest.raises(MemoryError, match="not all zero"):
+        with pytest.raises(MemoryStoreError, match="not all zero"):
             store.add([fine, fine], np.vstack([unit_vectors(1), np.zeros((1, DIMENSION))]), Author.FAN)
 
     assert query(dsn, "SELECT count(*) FROM atelier_memories") == [(0,)]
@@ -218,7 +218,7 @@ def test_a_bad_batch_writes_nothing(dsn):
     ],
 )
 def test_bad_dsn_is_a_clear_error(bad_dsn, named):
-    with pytest.raises(MemoryError, match="cannot connect to PostgreSQL") as caught:
+    with pytest.raises(MemoryStoreError, match="cannot connect to PostgreSQL") as caught:
         PostgresStore(bad_dsn)
 
     assert named in str(caught.value)
@@ -226,10 +226,10 @@ def test_bad_dsn_is_a_clear_error(bad_dsn, named):
 
 
 def test_missing_database_is_a_clear_error(postgres_dsn):  # noqa: F811
-    with pytest.raises(MemoryError, match='database "no_such_db" does not exist'):
+    with pytest.raises(MemoryStoreError, match='database "no_such_db" does not exist'):
         PostgresStore(make_conninfo(postgres_dsn, dbname="no_such_db"))
 
 
 def test_a_schema_that_cannot_be_created_is_a_clear_error(dsn):
-    with pytest.raises(MemoryError, match="cannot set up the memory schema at .*read-only transaction"):
+    with pytest.raises(MemoryStoreError, match="cannot set up the memory schema at .*read-only transaction"):
         PostgresStore(make_conninfo(dsn, options="-c default_transaction_read_only=on"))

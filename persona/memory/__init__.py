@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from persona.memory.records import Author, Memory, MemoryError, MemoryKind, MemoryPermissionError, NewMemory
+from persona.memory.records import Author, Memory, MemoryStoreError, MemoryKind, MemoryPermissionError, NewMemory
 from persona.memory.store import MemoryStore, ScoredMemory
 
 
@@ -27,7 +27,7 @@ class MemoryConfig(BaseModel):
 def open_store(config: MemoryConfig, persona_id: str) -> MemoryStore:
     if config.backend == "postgres":
         if not config.dsn:
-            raise MemoryError("memory.backend is postgres but memory.dsn is not set (e.g. postgresql://user@host/atelier)")
+            raise MemoryStoreError("memory.backend is postgres but memory.dsn is not set (e.g. postgresql://user@host/atelier)")
         from persona.memory.postgres_store import PostgresStore
 
         return PostgresStore(config.dsn)
@@ -42,7 +42,7 @@ __all__ = [
     "Author",
     "Memory",
     "MemoryConfig",
-    "MemoryError",
+    "MemoryStoreError",
     "MemoryKind",
     "MemoryPermissionError",
     "MemoryStore",

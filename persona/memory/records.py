@@ -16,11 +16,11 @@ FAN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
 MAX_TEXT_CHARS = 4000
 
 
-class MemoryError(ValueError):
+class MemoryStoreError(ValueError):
     """A memory or a request about memory is invalid; the message says which part."""
 
 
-class MemoryPermissionError(MemoryError):
+class MemoryPermissionError(MemoryStoreError):
     """The author may not write this kind of memory."""
 
 
@@ -50,7 +50,7 @@ WRITERS: dict[MemoryKind, frozenset[Author]] = {
 
 def check_fan_id(fan_id: str) -> str:
     if not isinstance(fan_id, str) or not FAN_ID.match(fan_id):
-        raise MemoryError(f"fan id {fan_id!r} is not valid: use 1-128 letters, digits, '_', '.', '@' or '-', starting with a letter or digit")
+        raise MemoryStoreError(f"fan id {fan_id!r} is not valid: use 1-128 letters, digits, '_', '.', '@' or '-', starting with a letter or digit")
     return fan_id
 
 

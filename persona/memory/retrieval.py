@@ -24,7 +24,8 @@ class RecallSettings:
     k: int = 6  # memories that go into the prompt
     candidates: int = 24  # nearest neighbours fetched before scoring
     min_similarity: float = 0.30  # below this a memory is not about the turn at all
-    lore_similarity: float = 0.45  # canon this close triggers as lore without a key
+    lore_similarity: float = 0.35  # canon this close triggers as lore without a key...
+    lore_k: int = 2  # ...the nearest few only (MiniLM: a clear paraphrase scores 0.35-0.5)
     half_life_days: float = 30.0
     relevance_weight: float = 1.0
     recency_weight: float = 0.25
@@ -81,7 +82,8 @@ class Recaller:
             why = f"similarity {hit.similarity:.2f}, {age_days:.1f} days old, importance {memory.importance:.2f}"
             item = Recalled(memory, round(score, 4), why)
             if memory.kind is MemoryKind.CANON:
-                (result.lore if hit.similarity >= settings.lore_similarity else result.skipped).append(item)
+                close = hit.similarity >= settings.lore_similarity and len(result.lore) < settings.lore_k
+                (result.lore if close else result.skipped).append(item)
             elif hit.similarity >= settings.min_similarity:
                 scored.append(item)
             else:

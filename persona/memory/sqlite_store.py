@@ -15,8 +15,8 @@ import apsw
 import numpy as np
 import sqlite_vec
 
-from persona.memory.records import Author, Memory, MemoryError, MemoryKind, NewMemory, check_fan_id, check_permission
-from persona.memory.store import SCHEMA_VERSION, MemoryStore, ScoredMemory
+from persona.memory.records import Author, Memory, MemoryStoreError, MemoryKind, NewMemory, check_fan_id
+from persona.memory.store import SCHEMA_VERSION, MemoryStore, ScoredMemory, authors_for
 
 CANON_PARTITION = "*canon"  # no fan id can start with '*'
 BUSY_TIMEOUT_MS = 10_000
@@ -61,9 +61,9 @@ class SQLiteStore(MemoryStore):
             self.db.execute("pragma synchronous = normal")
             self._migrate()
         except apsw.NotADBError:
-            raise MemoryError(f"{self.path} is not a SQLite database (corrupted or another file); move it aside to start a new memory store") from None
+            raise MemoryStoreError(f"{self.path} is not a SQLite database (corrupted or another file); move it aside to start a new memory store") from None
         except apsw.CorruptError as error:
-            raise MemoryError(f"{self.path} is corrupted ({error}); restore it from a backup or move it aside") from None
+            raise MemoryStoreError(f"{self.path} is corrupted ({error}); restore it from a backup or move it aside") from None
 
     # --- schema ---------------------------------------------------------------------------
 
@@ -72,7 +72,7 @@ class SQLiteStore(MemoryStore):
         try:
             version = self.db.execute("pragma user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
-                raise MemoryError(f"{self.path} has schema version {version}, newer than this Atelier supports ({SCHEMA_VERSION}); upgrade Atelier")
+                raise MemoryStoreError(f"{self.path} has schema version {version}, newer than this Atelier supports ({SCHEMA_VERSION}); upgrade Atelier")
             for target in range(version + 1, SCHEMA_VERSION + 1):
                 for statement in MIGRATIONS[target]:
                     self.db.execute(statement.format(dimension=self.dimension))
@@ -84,7 +84,7 @@ class SQLiteStore(MemoryStore):
 
     # --- writes ----------------------------------------------------------------------------
 
-    def add(self, memories: list[NewMemory], vectors: np.ndarray, author: Author) -> list[Memory]:
+    def add(self, memories: list[NewMemory], vectors: np.ndarray, author: Author | list[Author]) -> list[Memory]:
         return self._write(memories, vectors, author, replace_canon=False)
 
     def replace_canon(self, memories: list[NewMemory], vectors: np.ndarray) -> list[Memory]:
@@ -93,11 +93,11 @@ class SQLiteStore(MemoryStore):
     def canon(self) -> list[Memory]:
         return [_memory(row) for row in self.db.execute(f"select {_COLUMNS} from memories where fan_id = ? order by id", (CANON_PARTITION,))]
 
-    def _write(self, memories: list[NewMemory], vectors: np.ndarray, author: Author, replace_canon: bool) -> list[Memory]:
+    def _write(self, memories: list[NewMemory], vectors: np.ndarray, author: Author | list[Author], replace_canon: bool) -> list[Memory]:
+        authors = authors_for(memories, author)
         for memory in memories:
-            check_permission(memory, author)
             if replace_canon and memory.kind is not MemoryKind.CANON:
-                raise MemoryError(f"replace_canon takes canon memories only, got a {memory.kind.value} memory")
+                raise MemoryStoreError(f"replace_canon takes canon memories only, got a {memory.kind.value} memory")
         vectors = self._check_vectors(vectors, len(memories))
         now = dt.datetime.now(dt.timezone.utc)
         stored = []
@@ -107,7 +107,7 @@ class SQLiteStore(MemoryStore):
                 old = [row[0] for row in self.db.execute("select id from memories where fan_id = ?", (CANON_PARTITION,))]
                 self.db.execute("delete from memories where fan_id = ?", (CANON_PARTITION,))
                 self.db.execute("delete from memory_vectors where memory_id in (select value from json_each(?))", (_json_ids(old),))
-            for memory, vector in zip(memories, vectors):
+            for memory, vector, author in zip(memories, vectors, authors):
                 partition = memory.fan_id or CANON_PARTITION
                 embargo = memory.embargo_until.toordinal() if memory.embargo_until else NO_EMBARGO
                 self.db.execute(
@@ -190,9 +190,9 @@ class SQLiteStore(MemoryStore):
     def _check_vectors(self, vectors: np.ndarray, count: int) -> np.ndarray:
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.shape != (count, self.dimension):
-            raise MemoryError(f"expected {count} vectors of dimension {self.dimension}, got an array of shape {vectors.shape}")
+            raise MemoryStoreError(f"expected {count} vectors of dimension {self.dimension}, got an array of shape {vectors.shape}")
         if not np.isfinite(vectors).all():
-            raise MemoryError("vectors must be finite numbers")
+            raise MemoryStoreError("vectors must be finite numbers")
         return vectors
 
     def close(self) -> None:

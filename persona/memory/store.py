@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from persona.memory.records import Author, Memory, MemoryKind, NewMemory
+from persona.memory.records import Author, Memory, MemoryStoreError, MemoryKind, NewMemory, check_permission
 
 SCHEMA_VERSION = 1
 
@@ -24,14 +24,24 @@ class ScoredMemory:
     similarity: float  # cosine similarity, 1.0 is identical
 
 
+def authors_for(memories: list[NewMemory], author: Author | list[Author]) -> list[Author]:
+    authors = [Author(author)] * len(memories) if isinstance(author, (Author, str)) else [Author(a) for a in author]
+    if len(authors) != len(memories):
+        raise MemoryStoreError(f"expected one author per memory ({len(memories)}), got {len(authors)}")
+    for memory, writer in zip(memories, authors):  # every check before anything is written
+        check_permission(memory, writer)
+    return authors
+
+
 class MemoryStore(abc.ABC):
     """Vectors are float32, L2-normalised, of the store's dimension."""
 
     dimension: int
 
     @abc.abstractmethod
-    def add(self, memories: list[NewMemory], vectors: np.ndarray, author: Author) -> list[Memory]:
-        """Store memories and their vectors in one transaction: all of them or none."""
+    def add(self, memories: list[NewMemory], vectors: np.ndarray, author: Author | list[Author]) -> list[Memory]:
+        """Store memories and their vectors in one transaction: all of them or none.
+        ``author`` is one author for all, or one per memory (a turn: the fan's line and hers)."""
 
     @abc.abstractmethod
     def replace_canon(self, memories: list[NewMemory], vectors: np.ndarray) -> list[Memory]:

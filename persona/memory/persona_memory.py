@@ -1,0 +1,80 @@
+"""What a conversation needs from memory: the persona's canon indexed for recall, recall
+for a turn, the turn recorded, and facts about the fan learned and kept up to date."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from persona.card import PersonaCard
+from persona.memory.embeddings import Embedder
+from persona.memory.extraction import extract_changes, reconcile
+from persona.memory.records import Author, Memory, MemoryKind, NewMemory
+from persona.memory.retrieval import Recall, Recaller, RecallSettings
+from persona.memory.store import MemoryStore
+from pipelines.dialogue import ChatMessage
+
+FACT_LIMIT = 1000  # the fan facts a reconciliation looks at
+
+
+class PersonaMemory:
+    def __init__(self, store: MemoryStore, embedder: Embedder, settings: RecallSettings = RecallSettings()):
+        self.store = store
+        self.embedder = embedder
+        self.recaller = Recaller(store, embedder, settings)
+
+    def sync_canon(self, persona: PersonaCard) -> bool:
+        """Index the persona's triggerable canon for recall by meaning; returns whether it changed.
+        Constant canon is not indexed: it is in every prompt already."""
+        entries = [entry for entry in persona.canon if entry.enabled and not entry.constant]
+        wanted = [(entry.id, entry.content, entry.embargo_until) for entry in entries]
+        if wanted == [(m.key, m.text, m.embargo_until) for m in self.store.canon()]:
+            return False  # unchanged: no re-embedding at every start
+        memories = [
+            NewMemory(kind=MemoryKind.CANON, text=entry.content, key=entry.id, embargo_until=entry.embargo_until, importance=min(entry.priority / 300, 1.0))
+            for entry in entries
+        ]
+        self.store.replace_canon(memories, self.embedder.embed([entry.content for entry in entries]))
+        return True
+
+    def recall(self, fan_id: str, text: str, now: dt.datetime | None = None) -> Recall:
+        return self.recaller.recall(fan_id, text, now)
+
+    def remember_turn(self, fan_id: str, fan_text: str, reply: str) -> list[Memory]:
+        """Both sides of a turn in one transaction: never half a turn."""
+        turn = [NewMemory(kind=MemoryKind.EPISODIC, fan_id=fan_id, text=fan_text)]
+        authors = [Author.FAN]
+        if reply.strip():
+            turn.append(NewMemory(kind=MemoryKind.EPISODIC, fan_id=fan_id, text=reply))
+            authors.append(Author.PERSONA)
+        return self.store.add(turn, self.embedder.embed([m.text for m in turn]), authors)
+
+    def learn(self, fan_id: str, fan_text: str) -> dict[str, int]:
+        """Extract facts the fan states about themself and reconcile them with those stored:
+        add new ones, update changed ones (the new one is written before the old one goes,
+        so a crash never loses a fact), delete retracted ones."""
+        facts, retractions = extract_changes(fan_text)
+        if not facts and not retractions:
+            return {}
+        existing = self.store.recent(fan_id, FACT_LIMIT, {MemoryKind.FAN_FACT})
+        decisions = reconcile(facts, retractions, existing)
+        writes = [d for d in decisions if d.action in ("add", "update") and d.fact is not None]
+        if writes:
+            new = [NewMemory(kind=MemoryKind.FAN_FACT, fan_id=fan_id, text=d.fact.text, key=d.key, importance=d.fact.importance) for d in writes]
+            self.store.add(new, self.embedder.embed([m.text for m in new]), Author.SYSTEM)
+        gone = [d.existing_id for d in decisions if d.action in ("update", "delete") and d.existing_id is not None]
+        self.store.delete(fan_id, gone)
+        counts: dict[str, int] = {}
+        for decision in decisions:
+            counts[decision.action] = counts.get(decision.action, 0) + 1
+        return counts
+
+    def recent_history(self, fan_id: str, turns: int) -> list[ChatMessage]:
+        """The last turns of earlier sessions, as chat messages, starting with the fan's."""
+        if turns <= 0:
+            return []
+        lines = self.store.recent(fan_id, 2 * turns, {MemoryKind.EPISODIC})
+        history = []
+        for said, answer in zip(lines, lines[1:]):  # whole exchanges only
+            if said.author is Author.FAN and answer.author is Author.PERSONA:
+                history += [ChatMessage(role="user", content=said.text), ChatMessage(role="assistant", content=answer.text)]
+        return history
