@@ -23,7 +23,7 @@ RECALLED_KINDS = {MemoryKind.FAN_FACT, MemoryKind.PERSONA, MemoryKind.SUMMARY, M
 class RecallSettings:
     k: int = 6  # memories that go into the prompt
     candidates: int = 24  # nearest neighbours fetched before scoring
-    min_similarity: float = 0.30  # below this a memory is not about the turn at all
+    min_similarity: float = 0.20  # below this a memory is not about the turn (0.30 missed paraphrases: hit rate 87% vs 94%)
     lore_similarity: float = 0.35  # canon this close triggers as lore without a key...
     lore_k: int = 2  # ...the nearest few only (MiniLM: a clear paraphrase scores 0.35-0.5)
     half_life_days: float = 30.0
