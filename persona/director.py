@@ -5,7 +5,9 @@ and the dialogue backend."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from persona.card import PersonaCard
@@ -34,13 +36,24 @@ class Director:
         self.prompts = prompts
         self.params = params
         self.memory = memory
+        # Memory work runs on one thread, in order: the store's connection is never shared
+        # mid-transaction, and learning queued after a turn finishes before the next recall.
+        self._memory_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="atelier-memory")
 
-    def start_session(self, fan_id: str | None = None, fan: FanProfile | None = None, recent_turns: int = 6) -> ChatSession:
-        """A session for a fan; a remembered fan picks up where the last session ended."""
-        session = ChatSession(fan=fan or FanProfile(), fan_id=fan_id)
+    async def _in_memory_thread(self, function, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._memory_thread, function, *args)
+
+    async def start_session(self, fan_id: str | None = None, name: str = "", recent_turns: int = 6) -> ChatSession:
+        """A session for a fan; a remembered fan picks up where the last session ended
+        (learning left queued by a crash runs first)."""
+        session = ChatSession(fan=FanProfile(name=name), fan_id=fan_id)
         if self.memory and fan_id:
-            session.history = self.memory.recent_history(fan_id, recent_turns)
+            await self._in_memory_thread(self.memory.process_jobs)
+            session.history = await self._in_memory_thread(self.memory.recent_history, fan_id, recent_turns)
         return session
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._memory_thread.shutdown)
 
     def greeting(self) -> str:
         return self.persona.voice.greetings[0]
@@ -49,7 +62,10 @@ class Director:
         """Stream the persona's reply. The turn is recorded even if the stream is closed
         early, with the part of the reply that was produced."""
         remembering = self.memory is not None and session.fan_id is not None
-        recall = await asyncio.to_thread(self.memory.recall, session.fan_id, user_text) if remembering else Recall()
+        recall = Recall()
+        if remembering:
+            recall = await self._in_memory_thread(self.memory.recall, session.fan_id, user_text)
+            session.fan = await self._in_memory_thread(self.memory.fan_profile, session.fan_id, session.fan.name)
         session.last_recall = recall
         prompt = self.prompts.build(session.history, user_text, session.fan, remembered=recall.texts, recalled_lore=recall.lore_ids)
         # Forget what the budget dropped, so the next prompt starts from the same prefix.
@@ -70,5 +86,12 @@ class Director:
                 ChatMessage(role="assistant", content=reply),
             ]
             if remembering:
-                await asyncio.to_thread(self.memory.remember_turn, session.fan_id, user_text, reply)
-                await asyncio.to_thread(self.memory.learn, session.fan_id, user_text)
+                await self._in_memory_thread(self.memory.remember_turn, session.fan_id, user_text, reply)
+                # Learning runs after the reply, off its latency path; it is queued durably.
+                self._memory_thread.submit(self._learn_quietly)
+
+    def _learn_quietly(self) -> None:
+        try:
+            self.memory.process_jobs()
+        except Exception:  # the jobs stay queued and run again at the next session start
+            logging.getLogger(__name__).exception("learning from a turn failed")

@@ -140,9 +140,12 @@ def run_memory(args: argparse.Namespace, settings: Settings) -> int:
             print(f"forgot {store.forget_fan(args.fan)} memories of {args.fan}")
             return 0
         memories = store.export_fan(args.fan)
+        state = store.get_state(args.fan)
     if args.action == "export":
-        print(json.dumps({"fan_id": args.fan, "memories": [m.model_dump(mode="json") for m in memories]}, ensure_ascii=False, indent=2))
+        print(json.dumps({"fan_id": args.fan, "state": state, "memories": [m.model_dump(mode="json") for m in memories]}, ensure_ascii=False, indent=2))
     else:
+        if state.get("relationship"):
+            print("relationship:", ", ".join(f"{key} {value}" for key, value in state["relationship"].items()))
         for memory in memories:
             print(f"{memory.id:>6}  {memory.created_at:%Y-%m-%d %H:%M}  {memory.kind.value:<17} {memory.author.value:<8} {memory.text}")
         print(f"({len(memories)} memories)")
@@ -158,7 +161,7 @@ async def chat_loop(settings: Settings, persona_id: str, fan_name: str, fan_id: 
     from transformers.utils import logging as transformers_logging
 
     from persona.director import Director
-    from persona.prompt import FanProfile, PromptBuilder
+    from persona.prompt import PromptBuilder
 
     card = load_persona(persona_id, settings.personas_dir)
     config = settings.dialogue
@@ -176,7 +179,7 @@ async def chat_loop(settings: Settings, persona_id: str, fan_name: str, fan_id: 
         memory = PersonaMemory(open_store(settings.memory, card.id), Embedder())
         memory.sync_canon(card)
     director = Director(card, backend, PromptBuilder(card, tokenizer, config.context_tokens), config.generation, memory)
-    session = director.start_session(fan_id, FanProfile(name=fan_name), settings.memory.recent_turns)
+    session = await director.start_session(fan_id, fan_name, settings.memory.recent_turns)
     if session.history:
         log(f"(picking up with {fan_id}: {len(session.history) // 2} earlier turns)")
     print(f"\n{card.name}: {director.greeting()}\n")
@@ -218,6 +221,7 @@ async def chat_loop(settings: Settings, persona_id: str, fan_name: str, fan_id: 
             finally:
                 loop.remove_signal_handler(signal.SIGINT)
     finally:
+        await director.close()
         await backend.aclose()
         if memory:
             memory.store.close()

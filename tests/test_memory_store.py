@@ -208,3 +208,35 @@ def test_replace_canon_is_operator_only_and_atomic(store):
     with pytest.raises(MemoryStoreError, match="canon memories only"):
         store.replace_canon([fact("alice", "x")], np.stack([unit(4)]))
     assert [m.key for m in store.canon()] == ["new", "later"], "a refused replacement changes nothing"
+
+
+def test_fan_state_and_jobs_are_per_fan_and_forgotten_with_the_fan(store):
+    assert store.get_state("alice") == {}
+    store.put_state("alice", {"stage": "friend", "trust": 0.4})
+    store.put_state("alice", {"stage": "close friend", "trust": 0.8})
+    store.put_state("bob", {"stage": "stranger"})
+    assert store.get_state("alice") == {"stage": "close friend", "trust": 0.8}
+    first = store.enqueue("alice", "extract", {"text": "I live in Busan."})
+    store.enqueue("bob", "extract", {"text": "I have a dog."})
+    assert [(job.fan_id, job.payload["text"]) for job in store.pending_jobs()] == [("alice", "I live in Busan."), ("bob", "I have a dog.")]
+    store.finish_job(first)
+    assert [job.fan_id for job in store.pending_jobs()] == ["bob"]
+    store.enqueue("alice", "extract", {"text": "again"})
+    store.forget_fan("alice")
+    assert store.get_state("alice") == {} and [job.fan_id for job in store.pending_jobs()] == ["bob"]
+    assert store.get_state("bob") == {"stage": "stranger"}
+    with pytest.raises(MemoryStoreError, match="fan id"):
+        store.put_state("bob' --", {})
+
+
+def test_sqlite_migrates_an_older_schema_and_keeps_its_data(tmp_path):
+    with SQLiteStore(tmp_path / "m.db") as store:
+        store.add([fact("alice", "Alice sews.")], np.stack([unit(1)]), Author.SYSTEM)
+        store.db.execute("drop table fan_state")
+        store.db.execute("drop table jobs")
+        store.db.execute("pragma user_version = 1")
+    with SQLiteStore(tmp_path / "m.db") as store:
+        assert store.db.execute("pragma user_version").fetchone()[0] == 2
+        assert [m.text for m in store.export_fan("alice")] == ["Alice sews."]
+        store.put_state("alice", {"stage": "friend"})
+        assert store.get_state("alice") == {"stage": "friend"}

@@ -13,7 +13,7 @@ from persona.memory.embeddings import Embedder
 from persona.memory.persona_memory import PersonaMemory
 from persona.memory.records import Author, MemoryKind
 from persona.memory.sqlite_store import SQLiteStore
-from persona.prompt import FanProfile, PromptBuilder
+from persona.prompt import PromptBuilder
 from pipelines.dialogue import GenerationParams
 
 
@@ -88,16 +88,52 @@ def test_semantic_lore_reaches_the_prompt(memory, haeun, tokenizer):
 
 async def test_director_remembers_across_sessions(memory, haeun, tokenizer, local_backend):
     director = Director(haeun, local_backend, PromptBuilder(haeun, tokenizer, 4096), GenerationParams(max_tokens=8, temperature=0.0), memory)
-    first = director.start_session("jisoo", FanProfile(name="Jisoo"))
+    first = await director.start_session("jisoo", "Jisoo")
     assert first.history == []
     reply = "".join([piece async for piece in director.reply(first, "I have a cat named Mochi and I'm sewing a linen skirt.")])
-    later = director.start_session("jisoo", FanProfile(name="Jisoo"))
+    later = await director.start_session("jisoo", "Jisoo")
     assert [m.content for m in later.history] == ["I have a cat named Mochi and I'm sewing a linen skirt.", reply.strip()]
     "".join([piece async for piece in director.reply(later, "What's my cat's name?")])
     assert any("Mochi" in text for text in later.last_report.remembered + later.last_report.already_shown)
-    stranger = director.start_session("minho")
+    assert "The fan has a cat named Mochi." in later.fan.notes, "key facts ride in the fan's block"
+    stranger = await director.start_session("minho")
     "".join([piece async for piece in director.reply(stranger, "What's my cat's name?")])
-    assert not any("Mochi" in text for text in stranger.last_report.remembered)
+    assert not any("Mochi" in text for text in stranger.last_report.remembered + stranger.fan.notes)
+    await director.close()
+
+
+def test_learning_is_queued_and_survives_a_crash(tmp_path, embedder):
+    store = SQLiteStore(tmp_path / "memory.db")
+    PersonaMemory(store, embedder).remember_turn("jisoo", "I live in Busan and I have a dog named Bori.", "Hi!")
+    store.close()  # the process dies before the queued learning runs
+    reopened = SQLiteStore(tmp_path / "memory.db")
+    memory = PersonaMemory(reopened, embedder)
+    assert [job.payload["text"] for job in reopened.pending_jobs()] == ["I live in Busan and I have a dog named Bori."]
+    assert memory.process_jobs() == 1 and reopened.pending_jobs() == []
+    facts = " ".join(m.text for m in reopened.export_fan("jisoo") if m.kind is MemoryKind.FAN_FACT)
+    assert "Busan" in facts and "Bori" in facts
+    assert memory.relationship("jisoo").turns == 1
+    reopened.close()
+
+
+def test_relationship_grows_with_warm_personal_turns(memory):
+    assert memory.relationship("jisoo").stage == "stranger"
+    lines = ["I love your songs, thank you!", "My name is Jisoo.", "I live in Busan.", "I have a cat named Mochi.", "I study textile design.",
+             "I'm sewing a linen skirt.", "My favourite colour is teal.", "I speak Korean and English.", "Thanks, that was lovely!"] * 3
+    for line in lines:
+        memory.remember_turn("jisoo", line, "Oh, tell me more!")
+    memory.process_jobs()
+    relationship = memory.relationship("jisoo")
+    assert relationship.turns == len(lines) and relationship.stage in ("friend", "close friend")
+    assert relationship.affinity > 0.2 and relationship.mood > 0
+    profile = memory.fan_profile("jisoo", "Jisoo")
+    assert profile.notes[0] == relationship.describe() and "warm" in profile.notes[0]
+    assert "The fan lives in Busan." in profile.notes
+    memory.remember_turn("minho", "This is boring and I hate it.", "Sorry to hear that.")
+    memory.process_jobs()
+    assert memory.relationship("minho").mood < 0 and memory.relationship("minho").stage == "stranger"
+    memory.store.forget_fan("jisoo")
+    assert memory.relationship("jisoo").turns == 0
 
 
 def test_chat_with_a_fan_id_remembers_across_runs_and_memory_cli(cache_dir, model_dir, tmp_path):
@@ -109,8 +145,10 @@ def test_chat_with_a_fan_id_remembers_across_runs_and_memory_cli(cache_dir, mode
     assert "Mochi" in second.stdout.split("PromptReport", 1)[1]
     shown = atelier("memory", "show", "--fan", "jisoo", env=env)
     assert "fan_fact" in shown.stdout and "Mochi" in shown.stdout and "(6 memories)" in shown.stdout
+    assert "relationship: turns 2" in shown.stdout
     exported = json.loads(atelier("memory", "export", "--fan", "jisoo", env=env).stdout)
     assert exported["fan_id"] == "jisoo" and len(exported["memories"]) == 6
+    assert exported["state"]["relationship"]["turns"] == 2
     assert "forgot 6 memories" in atelier("memory", "forget", "--fan", "jisoo", env=env).stdout
     assert "(0 memories)" in atelier("memory", "show", "--fan", "jisoo", env=env).stdout
     bad = atelier("memory", "show", "--fan", "x' or '1'='1", env=env)

@@ -9,11 +9,14 @@ from persona.card import PersonaCard
 from persona.memory.embeddings import Embedder
 from persona.memory.extraction import extract_changes, reconcile
 from persona.memory.records import Author, Memory, MemoryKind, NewMemory
+from persona.memory.relationship import Relationship
 from persona.memory.retrieval import Recall, Recaller, RecallSettings
 from persona.memory.store import MemoryStore
+from persona.prompt import FanProfile
 from pipelines.dialogue import ChatMessage
 
 FACT_LIMIT = 1000  # the fan facts a reconciliation looks at
+PROFILE_FACTS = 8  # the most important fan facts, always in the fan's prompt block
 
 
 class PersonaMemory:
@@ -40,13 +43,35 @@ class PersonaMemory:
         return self.recaller.recall(fan_id, text, now)
 
     def remember_turn(self, fan_id: str, fan_text: str, reply: str) -> list[Memory]:
-        """Both sides of a turn in one transaction: never half a turn."""
+        """Both sides of a turn in one transaction: never half a turn. Learning from it is
+        queued first, so a crash at any point delays it but never loses it."""
+        self.store.enqueue(fan_id, "learn", {"text": fan_text})
         turn = [NewMemory(kind=MemoryKind.EPISODIC, fan_id=fan_id, text=fan_text)]
         authors = [Author.FAN]
         if reply.strip():
             turn.append(NewMemory(kind=MemoryKind.EPISODIC, fan_id=fan_id, text=reply))
             authors.append(Author.PERSONA)
         return self.store.add(turn, self.embedder.embed([m.text for m in turn]), authors)
+
+    def process_jobs(self, limit: int = 100) -> int:
+        """Run queued learning: facts, then the relationship. Returns how many jobs ran."""
+        jobs = self.store.pending_jobs(limit)
+        for job in jobs:
+            if job.kind == "learn":
+                counts = self.learn(job.fan_id, job.payload["text"])
+                relationship = self.relationship(job.fan_id).after_turn(job.payload["text"], counts.get("add", 0) + counts.get("update", 0))
+                self.store.put_state(job.fan_id, {**self.store.get_state(job.fan_id), "relationship": relationship.model_dump()})
+            self.store.finish_job(job.id)
+        return len(jobs)
+
+    def relationship(self, fan_id: str) -> Relationship:
+        return Relationship(**self.store.get_state(fan_id).get("relationship", {}))
+
+    def fan_profile(self, fan_id: str, name: str = "") -> FanProfile:
+        """The fan's slow-changing prompt block: the relationship and the key facts."""
+        facts = self.store.recent(fan_id, FACT_LIMIT, {MemoryKind.FAN_FACT})
+        top = sorted(facts, key=lambda m: (-m.importance, m.key))[:PROFILE_FACTS]
+        return FanProfile(name=name, notes=[self.relationship(fan_id).describe(), *(m.text for m in sorted(top, key=lambda m: m.key))])
 
     def learn(self, fan_id: str, fan_text: str) -> dict[str, int]:
         """Extract facts the fan states about themself and reconcile them with those stored:

@@ -14,11 +14,14 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from typing import Any
+
 import numpy as np
 import psycopg
+from psycopg.types.json import Jsonb
 
 from persona.memory.records import Author, Memory, MemoryStoreError, MemoryKind, NewMemory, check_fan_id
-from persona.memory.store import SCHEMA_VERSION, MemoryStore, ScoredMemory, authors_for
+from persona.memory.store import SCHEMA_VERSION, Job, MemoryStore, ScoredMemory, authors_for
 
 CANON = "*canon"  # the canon partition: '*' cannot start a fan id, so no fan can reach it
 MIGRATION_LOCK = 0x41_74_65_6C  # "Atel": serialises schema changes between processes
@@ -42,6 +45,14 @@ MIGRATIONS: dict[int, list[str]] = {
         )""",
         "CREATE INDEX atelier_memories_fan ON atelier_memories (fan_id, id)",
         "CREATE INDEX atelier_memories_embedding ON atelier_memories USING hnsw (embedding vector_cosine_ops)",
+    ],
+    2: [
+        "CREATE TABLE atelier_fan_state (fan_id text PRIMARY KEY, state jsonb NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())",
+        """CREATE TABLE atelier_jobs (
+            id bigserial PRIMARY KEY, fan_id text NOT NULL, kind text NOT NULL, payload jsonb NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now()
+        )""",
+        "CREATE INDEX atelier_jobs_fan ON atelier_jobs (fan_id, id)",
     ],
 }
 
@@ -194,7 +205,39 @@ class PostgresStore(MemoryStore):
         check_fan_id(fan_id)
         with self._transaction() as cur:
             cur.execute("DELETE FROM atelier_memories WHERE fan_id = %s", (fan_id,))
-            return cur.rowcount
+            forgotten = cur.rowcount
+            cur.execute("DELETE FROM atelier_fan_state WHERE fan_id = %s", (fan_id,))
+            cur.execute("DELETE FROM atelier_jobs WHERE fan_id = %s", (fan_id,))
+            return forgotten
+
+    def get_state(self, fan_id: str) -> dict[str, Any]:
+        check_fan_id(fan_id)
+        with self._transaction() as cur:
+            row = cur.execute("SELECT state FROM atelier_fan_state WHERE fan_id = %s", (fan_id,)).fetchone()
+            return row[0] if row else {}
+
+    def put_state(self, fan_id: str, state: dict[str, Any]) -> None:
+        check_fan_id(fan_id)
+        with self._transaction() as cur:
+            cur.execute(
+                "INSERT INTO atelier_fan_state (fan_id, state) VALUES (%s, %s) "
+                "ON CONFLICT (fan_id) DO UPDATE SET state = excluded.state, updated_at = now()",
+                (fan_id, Jsonb(state)),
+            )
+
+    def enqueue(self, fan_id: str, kind: str, payload: dict[str, Any]) -> int:
+        check_fan_id(fan_id)
+        with self._transaction() as cur:
+            return cur.execute("INSERT INTO atelier_jobs (fan_id, kind, payload) VALUES (%s, %s, %s) RETURNING id", (fan_id, kind, Jsonb(payload))).fetchone()[0]
+
+    def pending_jobs(self, limit: int = 100) -> list[Job]:
+        with self._transaction() as cur:
+            rows = cur.execute("SELECT id, fan_id, kind, payload FROM atelier_jobs ORDER BY id LIMIT %s", (limit,)).fetchall()
+            return [Job(*row) for row in rows]
+
+    def finish_job(self, job_id: int) -> None:
+        with self._transaction() as cur:
+            cur.execute("DELETE FROM atelier_jobs WHERE id = %s", (job_id,))
 
     def close(self) -> None:
         self._conn.close()

@@ -9,14 +9,16 @@ timeout, so two processes writing the same file queue instead of failing.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
+from typing import Any
 
 import apsw
 import numpy as np
 import sqlite_vec
 
 from persona.memory.records import Author, Memory, MemoryStoreError, MemoryKind, NewMemory, check_fan_id
-from persona.memory.store import SCHEMA_VERSION, MemoryStore, ScoredMemory, authors_for
+from persona.memory.store import SCHEMA_VERSION, Job, MemoryStore, ScoredMemory, authors_for
 
 CANON_PARTITION = "*canon"  # no fan id can start with '*'
 BUSY_TIMEOUT_MS = 10_000
@@ -43,6 +45,11 @@ MIGRATIONS: dict[int, list[str]] = {
             embargo_day integer,
             embedding float[{dimension}] distance_metric=cosine
         )""",
+    ],
+    2: [
+        "create table fan_state (fan_id text primary key, state text not null, updated_at text not null)",
+        "create table jobs (id integer primary key, fan_id text not null, kind text not null, payload text not null, created_at text not null)",
+        "create index jobs_by_fan on jobs(fan_id, id)",
     ],
 }
 
@@ -132,14 +139,17 @@ class SQLiteStore(MemoryStore):
 
     def forget_fan(self, fan_id: str) -> int:
         check_fan_id(fan_id)
-        return self._delete_where("fan_id = ?", (fan_id,))
+        return self._delete_where("fan_id = ?", (fan_id,), everything=True)
 
-    def _delete_where(self, condition: str, parameters: tuple) -> int:
+    def _delete_where(self, condition: str, parameters: tuple, everything: bool = False) -> int:
         self.db.execute("begin immediate")
         try:
             ids = [row[0] for row in self.db.execute(f"select id from memories where {condition}", parameters)]
             self.db.execute(f"delete from memories where {condition}", parameters)
             self.db.execute("delete from memory_vectors where memory_id in (select value from json_each(?))", (_json_ids(ids),))
+            if everything:
+                self.db.execute(f"delete from fan_state where {condition}", parameters)
+                self.db.execute(f"delete from jobs where {condition}", parameters)
             self.db.execute("commit")
         except BaseException:
             self.db.execute("rollback")
@@ -195,6 +205,36 @@ class SQLiteStore(MemoryStore):
             raise MemoryStoreError("vectors must be finite numbers")
         return vectors
 
+    # --- fan state and jobs ---------------------------------------------------------------
+
+    def get_state(self, fan_id: str) -> dict[str, Any]:
+        check_fan_id(fan_id)
+        row = self.db.execute("select state from fan_state where fan_id = ?", (fan_id,)).fetchone()
+        return json.loads(row[0]) if row else {}
+
+    def put_state(self, fan_id: str, state: dict[str, Any]) -> None:
+        check_fan_id(fan_id)
+        self.db.execute(
+            "insert into fan_state (fan_id, state, updated_at) values (?, ?, ?) "
+            "on conflict (fan_id) do update set state = excluded.state, updated_at = excluded.updated_at",
+            (fan_id, json.dumps(state), dt.datetime.now(dt.timezone.utc).isoformat()),
+        )
+
+    def enqueue(self, fan_id: str, kind: str, payload: dict[str, Any]) -> int:
+        check_fan_id(fan_id)
+        self.db.execute(
+            "insert into jobs (fan_id, kind, payload, created_at) values (?, ?, ?, ?)",
+            (fan_id, kind, json.dumps(payload), dt.datetime.now(dt.timezone.utc).isoformat()),
+        )
+        return self.db.last_insert_rowid()
+
+    def pending_jobs(self, limit: int = 100) -> list[Job]:
+        rows = self.db.execute("select id, fan_id, kind, payload from jobs order by id limit ?", (limit,))
+        return [Job(job_id, fan_id, kind, json.loads(payload)) for job_id, fan_id, kind, payload in rows]
+
+    def finish_job(self, job_id: int) -> None:
+        self.db.execute("delete from jobs where id = ?", (job_id,))
+
     def close(self) -> None:
         self.db.close()
 
@@ -222,6 +262,4 @@ def _json_ids(ids: list[int]) -> str:
 
 
 def _json_list(values: list[str]) -> str:
-    import json
-
     return json.dumps(values)

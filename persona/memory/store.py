@@ -10,18 +10,29 @@ from __future__ import annotations
 import abc
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from persona.memory.records import Author, Memory, MemoryStoreError, MemoryKind, NewMemory, check_permission
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 1: memories and vectors; 2: fan state and the job queue
 
 
 @dataclass(frozen=True)
 class ScoredMemory:
     memory: Memory
     similarity: float  # cosine similarity, 1.0 is identical
+
+
+@dataclass(frozen=True)
+class Job:
+    """Work queued after a turn (fact extraction) that must survive a restart."""
+
+    id: int
+    fan_id: str
+    kind: str
+    payload: dict[str, Any]
 
 
 def authors_for(memories: list[NewMemory], author: Author | list[Author]) -> list[Author]:
@@ -69,7 +80,26 @@ class MemoryStore(abc.ABC):
 
     @abc.abstractmethod
     def forget_fan(self, fan_id: str) -> int:
-        """Delete every row about one fan, vectors included; returns how many memories went."""
+        """Delete every row about one fan (memories, vectors, state, queued jobs); returns
+        how many memories went."""
+
+    @abc.abstractmethod
+    def get_state(self, fan_id: str) -> dict[str, Any]:
+        """The fan's slow-changing state (relationship), {} for a new fan."""
+
+    @abc.abstractmethod
+    def put_state(self, fan_id: str, state: dict[str, Any]) -> None: ...
+
+    @abc.abstractmethod
+    def enqueue(self, fan_id: str, kind: str, payload: dict[str, Any]) -> int:
+        """Queue a job; it stays until finish_job, so a crash only delays it."""
+
+    @abc.abstractmethod
+    def pending_jobs(self, limit: int = 100) -> list[Job]:
+        """The oldest unfinished jobs of every fan (the worker's view, never shown to a fan)."""
+
+    @abc.abstractmethod
+    def finish_job(self, job_id: int) -> None: ...
 
     @abc.abstractmethod
     def close(self) -> None: ...
