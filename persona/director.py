@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from persona.card import PersonaCard
 from persona.memory.persona_memory import PersonaMemory
 from persona.memory.retrieval import Recall
+from persona.memory.summary import PREFIX as SUMMARY_PREFIX
+from persona.memory.summary import summarise_exchanges
 from persona.prompt import FanProfile, PromptBuilder, PromptReport
 from pipelines.dialogue import ChatMessage, DialogueBackend, GenerationParams, TextDelta, Usage
 
@@ -68,8 +70,10 @@ class Director:
             session.fan = await self._in_memory_thread(self.memory.fan_profile, session.fan_id, session.fan.name)
         session.last_recall = recall
         prompt = self.prompts.build(session.history, user_text, session.fan, remembered=recall.texts, recalled_lore=recall.lore_ids)
-        # Forget what the budget dropped, so the next prompt starts from the same prefix.
-        del session.history[: prompt.report.history_dropped]
+        if prompt.report.history_dropped:
+            await self._summarise(session, session.history[: prompt.report.history_dropped])
+            # Forget what the budget dropped, so the next prompt starts from the same prefix.
+            del session.history[: prompt.report.history_dropped]
         session.last_report = prompt.report
         parts: list[str] = []
         try:
@@ -89,6 +93,17 @@ class Director:
                 await self._in_memory_thread(self.memory.remember_turn, session.fan_id, user_text, reply)
                 # Learning runs after the reply, off its latency path; it is queued durably.
                 self._memory_thread.submit(self._learn_quietly)
+
+    async def _summarise(self, session: ChatSession, dropped: list[ChatMessage]) -> None:
+        """Keep what the fan said in the dropped history as a summary in their block; the next
+        prompt carries it (this one was already built)."""
+        previous = next((note for note in session.fan.notes if note.startswith(SUMMARY_PREFIX)), "")
+        summary = summarise_exchanges(dropped, previous)
+        if not summary:
+            return
+        session.fan.notes = [note for note in session.fan.notes if not note.startswith(SUMMARY_PREFIX)] + [summary]
+        if self.memory is not None and session.fan_id is not None:
+            await self._in_memory_thread(self.memory.remember_summary, session.fan_id, summary)
 
     def _learn_quietly(self) -> None:
         try:

@@ -186,3 +186,36 @@ async def test_no_other_fans_memory_reaches_a_prompt_whatever_is_asked(memory, h
     jisoo_rows = {m.id for m in memory.store.export_fan("jisoo")}
     assert jisoo_rows and not jisoo_rows & {m.id for m in memory.store.export_fan("minho")}
     await director.close()
+
+
+def test_summaries_keep_the_fans_first_sentences_and_stay_short():
+    from persona.memory.summary import summarise_exchanges
+    from pipelines.dialogue import ChatMessage
+
+    dropped = [
+        ChatMessage(role="user", content="(Context for this reply, not from the fan. Now: today.)\n\nI sew every night. It relaxes me."),
+        ChatMessage(role="assistant", content="Lovely!"),
+        ChatMessage(role="user", content="My sister is getting married in June!"),
+        ChatMessage(role="assistant", content="Congratulations!"),
+    ]
+    first = summarise_exchanges(dropped)
+    assert first == "Earlier in this conversation the fan said: I sew every night; My sister is getting married in June."
+    later = summarise_exchanges([ChatMessage(role="user", content="I finished the veil."), ChatMessage(role="assistant", content="!")], first)
+    assert later.startswith(first.rstrip(".")) and later.endswith("I finished the veil.")
+    long = summarise_exchanges([ChatMessage(role="user", content="word " * 500)])
+    assert len(long.split()) < 100
+
+
+async def test_trimmed_history_lives_on_as_a_summary(memory, haeun, tokenizer, local_backend):
+    needed = PromptBuilder(haeun, tokenizer, 100_000).build([], "hi").report.total_tokens
+    director = Director(haeun, local_backend, PromptBuilder(haeun, tokenizer, needed + 500), GenerationParams(max_tokens=8, temperature=0.0), memory)
+    session = await director.start_session("jisoo", "Jisoo")
+    lines = ["I sew every night after work.", "My sister Hana is getting married in June.", "I'm making her veil from silk tulle.",
+             "Do you like tulle?", "What are you working on today?", "Tell me about Bobbin.", "What music do you like?", "Bye for now!"]
+    for line in lines:
+        "".join([piece async for piece in director.reply(session, line)])
+    summaries = [m for m in memory.store.export_fan("jisoo") if m.kind is MemoryKind.SUMMARY]
+    assert summaries and "I sew every night after work" in summaries[-1].text and summaries[-1].author is Author.SYSTEM
+    assert any(note.startswith("Earlier in this conversation") for note in session.fan.notes)
+    assert len(session.history) < 2 * len(lines)
+    await director.close()

@@ -68,10 +68,16 @@ class PersonaMemory:
         return Relationship(**self.store.get_state(fan_id).get("relationship", {}))
 
     def fan_profile(self, fan_id: str, name: str = "") -> FanProfile:
-        """The fan's slow-changing prompt block: the relationship and the key facts."""
+        """The fan's slow-changing prompt block: the relationship, the key facts and the
+        summary of history that no longer fits."""
         facts = self.store.recent(fan_id, FACT_LIMIT, {MemoryKind.FAN_FACT})
         top = sorted(facts, key=lambda m: (-m.importance, m.key))[:PROFILE_FACTS]
-        return FanProfile(name=name, notes=[self.relationship(fan_id).describe(), *(m.text for m in sorted(top, key=lambda m: m.key))])
+        summary = [m.text for m in self.store.recent(fan_id, 1, {MemoryKind.SUMMARY})]
+        return FanProfile(name=name, notes=[self.relationship(fan_id).describe(), *(m.text for m in sorted(top, key=lambda m: m.key)), *summary])
+
+    def remember_summary(self, fan_id: str, summary: str) -> Memory:
+        memory = NewMemory(kind=MemoryKind.SUMMARY, fan_id=fan_id, text=summary, importance=0.6)
+        return self.store.add([memory], self.embedder.embed([memory.text]), Author.SYSTEM)[0]
 
     def learn(self, fan_id: str, fan_text: str) -> dict[str, int]:
         """Extract facts the fan states about themself and reconcile them with those stored:
