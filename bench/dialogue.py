@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from persona.card import load_persona  # noqa: E402
-from persona.prompt import FanProfile, PromptBuilder, prefix_reuse_series  # noqa: E402
+from persona.prompt import FanProfile, PromptBuilder, prefix_reuse_series, replay  # noqa: E402
 from pipelines.dialogue import ChatMessage, GenerationParams, TextDelta, prepare_embedded_model  # noqa: E402
 from pipelines.dialogue.local import LocalBackend  # noqa: E402
 from pipelines.dialogue.openai_compatible import OpenAICompatibleBackend  # noqa: E402
@@ -91,16 +91,10 @@ async def measure(backend, builder: PromptBuilder, runs: int) -> dict:
 
 
 def scripted_prefix_reuse(builder: PromptBuilder) -> dict:
-    now = dt.datetime(2026, 11, 21, 9, 30, tzinfo=dt.timezone.utc)
-    history: list[ChatMessage] = []
-    prompts, trims = [], []
-    for minute, turn in enumerate(SCRIPT):
-        prompt = builder.build(history, turn["user"], FanProfile(name="Jisoo"), now=now + dt.timedelta(minutes=minute))
-        del history[: prompt.report.history_dropped]
-        prompts.append(prompt.token_ids)
-        trims.append(prompt.report.history_dropped > 0)
-        history += [prompt.messages[-1], ChatMessage(role="assistant", content=turn["persona"])]
-    reuse = prefix_reuse_series(prompts)
+    start = dt.datetime(2026, 11, 21, 9, 30, tzinfo=dt.timezone.utc)
+    prompts = replay(builder, [(turn["user"], turn["persona"]) for turn in SCRIPT], FanProfile(name="Jisoo"), start)
+    trims = [prompt.report.history_dropped > 0 for prompt in prompts]
+    reuse = prefix_reuse_series([prompt.token_ids for prompt in prompts])
     from_third = reuse[1:]
     return {
         "budget_tokens": builder.budget_tokens,

@@ -221,6 +221,20 @@ def _section(title: str, lines: list[str]) -> str:
     return f"## {title}\n{body}" if body else ""
 
 
+def replay(builder: PromptBuilder, exchanges: list[tuple[str, str]], fan: FanProfile | None, start: dt.datetime) -> list[Prompt]:
+    """The prompts of a scripted conversation of (fan line, her reply) exchanges, a minute
+    apart, with the history kept as the director keeps it: each newest message as sent,
+    and whatever the budget dropped forgotten. For measuring prefix reuse."""
+    history: list[ChatMessage] = []
+    prompts = []
+    for minute, (fan_line, reply) in enumerate(exchanges):
+        prompt = builder.build(history, fan_line, fan, now=start + dt.timedelta(minutes=minute))
+        del history[: prompt.report.history_dropped]
+        prompts.append(prompt)
+        history += [prompt.messages[-1], ChatMessage(role="assistant", content=reply)]
+    return prompts
+
+
 def prefix_reuse(previous_ids: list[int], current_ids: list[int]) -> float:
     """Share of the current prompt's tokens that exactly continue the previous prompt's prefix."""
     return shared_prefix_length(previous_ids, current_ids) / len(current_ids) if current_ids else 0.0

@@ -10,7 +10,7 @@ import yaml
 
 from persona.card import CanonEntry
 from persona.director import ChatSession, Director
-from persona.prompt import FanProfile, PromptBudgetError, PromptBuilder, prefix_reuse, prefix_reuse_series
+from persona.prompt import FanProfile, PromptBudgetError, PromptBuilder, prefix_reuse, prefix_reuse_series, replay
 from pipelines.dialogue import ChatMessage, GenerationParams
 
 SCRIPT = yaml.safe_load((Path(__file__).resolve().parent.parent / "bench" / "conversation.yaml").read_text())
@@ -98,14 +98,7 @@ def test_lore_keys_match_whole_words_and_regex():
 
 
 def scripted_prompts(builder: PromptBuilder) -> list:
-    history: list[ChatMessage] = []
-    prompts = []
-    for minute, turn in enumerate(SCRIPT):
-        prompt = builder.build(history, turn["user"], FanProfile(name="Jisoo"), now=NOW + dt.timedelta(minutes=minute))
-        del history[: prompt.report.history_dropped]
-        prompts.append(prompt)
-        history += [prompt.messages[-1], ChatMessage(role="assistant", content=turn["persona"])]
-    return prompts
+    return replay(builder, [(turn["user"], turn["persona"]) for turn in SCRIPT], FanProfile(name="Jisoo"), NOW)
 
 
 @pytest.mark.parametrize("budget", [4096, 6144])

@@ -60,8 +60,9 @@ class Recaller:
         self.embedder = embedder
         self.settings = settings
 
-    def recall(self, fan_id: str, query: str, now: dt.datetime | None = None, exclude_ids: set[int] = frozenset()) -> Recall:
-        """``exclude_ids``: memories already in the prompt (the recent turns)."""
+    def recall(self, fan_id: str, query: str, now: dt.datetime | None = None) -> Recall:
+        """What to remember for this turn. Memories already visible in the prompt's history
+        are left out by the prompt builder, which sees the history."""
         now = now or dt.datetime.now(dt.timezone.utc)
         settings = self.settings
         vector = self.embedder.embed([query])[0]
@@ -70,8 +71,6 @@ class Recaller:
         scored = []
         for hit in hits:
             memory = hit.memory
-            if memory.id in exclude_ids:
-                continue
             age_days = max((now - memory.created_at).total_seconds() / 86400, 0.0)
             recency = 0.5 ** (age_days / settings.half_life_days)
             score = (
