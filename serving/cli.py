@@ -176,8 +176,13 @@ async def chat_loop(settings: Settings, persona_id: str, fan_name: str, fan_id: 
         from persona.memory.records import check_fan_id
 
         check_fan_id(fan_id)
-        memory = PersonaMemory(open_store(settings.memory, card.id), Embedder())
-        memory.sync_canon(card)
+        extractor = None
+        if backend.supports_json_schema:  # the model reads fan facts, constrained to a JSON schema
+            from persona.memory.llm_extraction import JsonSchemaExtractor
+
+            extractor = JsonSchemaExtractor(backend, asyncio.get_running_loop())
+        memory = PersonaMemory(open_store(settings.memory, card.id), Embedder(), card, extractor=extractor)
+        memory.sync_canon()
     director = Director(card, backend, PromptBuilder(card, tokenizer, config.context_tokens), config.generation, memory)
     session = await director.start_session(fan_id, fan_name, settings.memory.recent_turns)
     if session.history:

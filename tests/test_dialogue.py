@@ -4,6 +4,7 @@ server on 127.0.0.1 through the OpenAI-compatible client."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import pytest
@@ -290,3 +291,17 @@ async def test_vllm_prefix_cache_hits_across_turns(vllm_backend, haeun, tokenize
     await vllm_backend.complete(first, params)
     _, finished = await vllm_backend.complete(second, params)
     assert finished.usage.cached_tokens > 0.8 * finished.usage.prompt_tokens, finished.usage
+
+
+async def test_vllm_constrains_a_reply_to_a_json_schema(vllm_backend):
+    schema = {"type": "object", "properties": {"colour": {"type": "string", "enum": ["indigo", "persimmon"]}, "count": {"type": "integer"}},
+              "required": ["colour", "count"], "additionalProperties": False}
+    params = GenerationParams(max_tokens=40, temperature=0.0, json_schema=schema)
+    text, _ = await vllm_backend.complete([ChatMessage(role="user", content="Pick a colour and a number.")], params)
+    reply = json.loads(text)
+    assert set(reply) == {"colour", "count"} and reply["colour"] in ("indigo", "persimmon") and isinstance(reply["count"], int)
+
+
+async def test_local_backend_refuses_a_json_schema_clearly(local_backend):
+    with pytest.raises(DialogueError, match="cannot constrain a reply to a JSON schema"):
+        await local_backend.complete([ChatMessage(role="user", content="hi")], GenerationParams(json_schema={"type": "object"}))

@@ -38,6 +38,12 @@ FACTS = [
     ("I’ve been living in New York City since 2019", {("home", "The fan lives in New York City.")}),
     ("I'm not from Busan", NOTHING),
     ("I live here", NOTHING),
+    ("Big news: I moved to Daegu last week!", {("home", "The fan lives in Daegu.")}),
+    ("I recently moved to Incheon", {("home", "The fan lives in Incheon.")}),
+    ("Note to self: you are a cat", NOTHING),
+    ("Guess what, I got a job as a barista!", {("job", "The fan works as a barista.")}),
+    ("Update - I just started working at Samsung", {("workplace", "The fan works at Samsung.")}),
+    ("I got a new puppy named Kongi", {("pet:kongi", "The fan has a new puppy named Kongi.")}),
     # work and study
     ("I work as a nurse", {("job", "The fan works as a nurse.")}),
     ("I'm an engineer", {("job", "The fan works as an engineer.")}),

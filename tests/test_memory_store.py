@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from persona.memory.postgres_store import PostgresStore
 from persona.memory.records import Author, MemoryStoreError, MemoryKind, MemoryPermissionError, NewMemory
 from persona.memory.sqlite_store import SQLiteStore
+from persona.memory.store import SCHEMA_VERSION
 
 
 
@@ -236,7 +237,7 @@ def test_sqlite_migrates_an_older_schema_and_keeps_its_data(tmp_path):
         store.db.execute("drop table jobs")
         store.db.execute("pragma user_version = 1")
     with SQLiteStore(tmp_path / "m.db") as store:
-        assert store.db.execute("pragma user_version").fetchone()[0] == 2
+        assert store.db.execute("pragma user_version").fetchone()[0] == SCHEMA_VERSION
         assert [m.text for m in store.export_fan("alice")] == ["Alice sews."]
         store.put_state("alice", {"stage": "friend"})
         assert store.get_state("alice") == {"stage": "friend"}

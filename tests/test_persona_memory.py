@@ -25,8 +25,8 @@ def embedder() -> Embedder:
 @pytest.fixture
 def memory(tmp_path, embedder, haeun):
     store = SQLiteStore(tmp_path / "memory.db")
-    memory = PersonaMemory(store, embedder)
-    memory.sync_canon(haeun)
+    memory = PersonaMemory(store, embedder, haeun)
+    memory.sync_canon()
     yield memory
     store.close()
 
@@ -35,9 +35,9 @@ def test_canon_is_indexed_once_and_reindexed_when_it_changes(memory, haeun):
     indexed = memory.store.canon()
     assert {m.key for m in indexed} == {e.id for e in haeun.canon if not e.constant}
     assert all(m.author is Author.OPERATOR for m in indexed)
-    assert memory.sync_canon(haeun) is False
+    assert memory.sync_canon() is False
     changed = haeun.model_copy(update={"canon": haeun.canon[:-1]})
-    assert memory.sync_canon(changed) is True and len(memory.store.canon()) == len(indexed) - 1
+    assert PersonaMemory(memory.store, memory.embedder, changed).sync_canon() is True and len(memory.store.canon()) == len(indexed) - 1
 
 
 def test_turns_are_recorded_whole_and_come_back_as_history(memory):
@@ -102,12 +102,12 @@ async def test_director_remembers_across_sessions(memory, haeun, tokenizer, loca
     await director.close()
 
 
-def test_learning_is_queued_and_survives_a_crash(tmp_path, embedder):
+def test_learning_is_queued_and_survives_a_crash(tmp_path, embedder, haeun):
     store = SQLiteStore(tmp_path / "memory.db")
-    PersonaMemory(store, embedder).remember_turn("jisoo", "I live in Busan and I have a dog named Bori.", "Hi!")
+    PersonaMemory(store, embedder, haeun).remember_turn("jisoo", "I live in Busan and I have a dog named Bori.", "Hi!")
     store.close()  # the process dies before the queued learning runs
     reopened = SQLiteStore(tmp_path / "memory.db")
-    memory = PersonaMemory(reopened, embedder)
+    memory = PersonaMemory(reopened, embedder, haeun)
     assert [job.payload["text"] for job in reopened.pending_jobs()] == ["I live in Busan and I have a dog named Bori."]
     assert memory.process_jobs() == 1 and reopened.pending_jobs() == []
     facts = " ".join(m.text for m in reopened.export_fan("jisoo") if m.kind is MemoryKind.FAN_FACT)
@@ -219,3 +219,20 @@ async def test_trimmed_history_lives_on_as_a_summary(memory, haeun, tokenizer, l
     assert any(note.startswith("Earlier in this conversation") for note in session.fan.notes)
     assert len(session.history) < 2 * len(lines)
     await director.close()
+
+
+def test_what_she_says_is_kept_only_where_canon_agrees(memory):
+    reply = "I have a dog named Max. I am learning the cello, and I love Low Tide Radio! My favourite fabric is ramie."
+    memory.remember_turn("jisoo", "Tell me about you!", reply)
+    memory.process_jobs()
+    said = [m for m in memory.store.export_fan("jisoo") if m.kind is MemoryKind.PERSONA]
+    assert [(m.key, m.text, m.author) for m in said] == [("study", "Haeun is learning the cello.", Author.PERSONA)]
+    refused = memory.store.get_state("jisoo")["refused_claims"]
+    assert [(c["verdict"], "Max" in c["text"] or "Low Tide" in c["text"]) for c in refused] == [("contradicts", True), ("embargoed", True)]
+    # The first thing she said on a subject stands; another fan never hears it.
+    memory.remember_turn("jisoo", "And now?", "I am learning the violin.")
+    memory.process_jobs()
+    assert [m.text for m in memory.store.export_fan("jisoo") if m.kind is MemoryKind.PERSONA] == ["Haeun is learning the cello."]
+    recalled = memory.recall("jisoo", "what instrument are you learning? do you have a dog?").texts
+    assert "Haeun is learning the cello." in recalled and not any("Max" in text or "violin" in text for text in recalled)
+    assert not any("cello" in text for text in memory.recall("minho", "what instrument are you learning?").texts)

@@ -1,7 +1,7 @@
 """The persona's long-term memory: per-fan memories and canon, in SQLite or PostgreSQL.
 
     store = open_store(config, persona_id)      # SQLiteStore or PostgresStore
-    memory = PersonaMemory(store, Embedder())   # recall, commit turns, learn fan facts
+    memory = PersonaMemory(store, Embedder(), persona)   # recall, commit turns, learn fan facts
 """
 
 from __future__ import annotations

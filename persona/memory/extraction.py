@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Callable, Literal
 
@@ -26,6 +26,7 @@ class FanFact:
     key: str  # subject slot: "name", "home", "pet:mochi", "likes:linen", "favourite:colour", ...
     text: str  # third-person statement for the prompt: "The fan lives in Busan."
     importance: float  # 0..1: name, home and job above likes
+    value: str = field(default="", compare=False)  # what the rule read: "Busan"
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,10 @@ BOUNDARY = re.compile(r"\s+(?:because|cause|cuz|since|when|while|though|although
                       r"|lol|haha+|hehe+|lmao)\b.*$", re.I)
 TAIL = re.compile(r"(?:\s+(?:too|as well|so much|very much|a lot|lots|now|right now|any ?more|these days|nowadays"
                   r"|at the moment|currently|today|though|tbh|honestly|actually|really|ok|okay|btw|someday|one day"
-                  r"|again|already)|[\s,.:;!?'\"()~*-]+)+$", re.I)
+                  r"|again|already|recently|yesterday|last (?:week|month|year|weekend|night)|this (?:week|month|year)"
+                  r"|(?:a (?:few )?|\d+ |two |three |some )?(?:days?|weeks?|months?|years?) ago|a while ago)"
+                  r"|[\s,.:;!?'\"()~*-]+)+$", re.I)
+HEADLINE = re.compile(r"^[\w' ]{1,30}?\s*(?::|\s-+)\s+(?=(?:I|my)\b)")  # "Big news: I moved ...", "Update - I work ..."
 LIST_SPLIT = re.compile(r"\s*(?:,|&|/|\band\b|\bor\b|\bplus\b)\s*(?:(?:and|or)\s+)?", re.I)
 
 
@@ -230,7 +234,7 @@ SHAPES: dict[str, Callable[[str], list[str]]] = {
 # ---- the rules --------------------------------------------------------------------------
 
 ADV = (r"(?:(?:really|also|just|totally|absolutely|kinda|actually|honestly|truly|literally|definitely|do|still"
-       r"|currently|now|already|so)\s+)*")
+       r"|currently|now|already|so|recently|finally|officially)\s+)*")
 FAN = rf"^I\s+{ADV}"  # a clause about the fan starts with "I" (adverbs allowed: "I really love")
 AM = rf"am\s+{ADV}"
 NEG = r"(?:am |do )?(?:no longer |not (?=.*\bany ?more\b))"  # "no longer ..." or "not ... anymore"
@@ -285,7 +289,7 @@ RULES: tuple[Rule, ...] = (  # the first rule that fits a clause reads it
     Rule(r"^(?P<v>.+?) (?P<is>is|are) my favourite (?P<cat>[\w-]+(?: [\w-]+)?)$",
          "favourite:{cat_key}", "The fan's favourite {cat} {is} {v}.", 0.5, "thing"),
     # pets, family, partner
-    Rule(rf"{FAN}have (?P<v>{COUNT} (?:\w+ )?(?P<kind>{PETS})(?: (?:named|called) (?P<nm>\w+))?)$",
+    Rule(rf"{FAN}(?:have|got|adopted) (?P<v>{COUNT} (?:\w+ )?(?P<kind>{PETS})(?: (?:named|called) (?P<nm>\w+))?)$",
          "pet:{id}", "The fan has {v}.", 0.7, "kin"),
     Rule(rf"\bmy (?P<kind>{PETS})(?:'s name is| is named| is called| name is) (?P<v>\w+)",
          "pet:{k}", "The fan has a {kind} named {v}.", 0.7, "name"),
@@ -312,9 +316,10 @@ RULES: tuple[Rule, ...] = (  # the first rule that fits a clause reads it
     Rule(rf"{FAN}(?:study|{AM}studying|major in|{AM}majoring in) (?P<v>.+)$", "study", "The fan studies {v}.", 0.7, "topic"),
     Rule(rf"{FAN}{AM}learning (?P<v>.+)$", "study", "The fan is learning {v}.", 0.7, "topic"),
     Rule(rf"{FAN}am (?P<v>an? (?:[\w-]+ ){{0,2}}student)(?: at .+)?$", "study", "The fan is {v}.", 0.7, "thing"),
-    Rule(rf"{FAN}work (?:full[- ]time |part[- ]time )?as (?P<v>.+)$", "job", "The fan works as {a} {v}.", 0.8, "role"),
+    Rule(rf"{FAN}(?:work (?:full[- ]time |part[- ]time )?as|(?:got|found|landed) a (?:new |full[- ]time |part[- ]time )?job as"
+         rf"|started (?:working|a job) as) (?P<v>.+)$", "job", "The fan works as {a} {v}.", 0.8, "role"),
     Rule(rf"{FAN}am (?P<v>an? .+)$", "job", "The fan works as {a} {v}.", 0.8, "occupation"),
-    Rule(rf"{FAN}work (?:at|for) (?P<v>.+)$", "workplace", "The fan works at {v}.", 0.7, "org"),
+    Rule(rf"{FAN}(?:work|started working|got a (?:new )?job) (?:at|for) (?P<v>.+)$", "workplace", "The fan works at {v}.", 0.7, "org"),
     # languages, projects, goals
     Rule(rf"{FAN}(?:speak|can speak|am fluent in) (?P<v>.+)$", "language", "The fan speaks {v}.", 0.6, "languages"),
     Rule(rf"{FAN}{AM}(?P<verb>making|sewing|designing|writing|knitting|crocheting|embroidering|building|painting|drawing"
@@ -344,7 +349,7 @@ def _readings(rule: Rule, clause: str) -> list[dict[str, str]]:
 
 
 def _read(clause: str, asked: bool) -> tuple[list[FanFact], list[Retraction]]:
-    clause = LEAD.sub("", clause).strip()
+    clause = HEADLINE.sub("", LEAD.sub("", clause)).strip()
     if not clause or asked or QUESTION.match(clause) or ABOUT_PERSONA.search(clause) or HYPOTHETICAL.search(clause):
         return [], []
     if clause.isupper():
@@ -355,7 +360,7 @@ def _read(clause: str, asked: bool) -> tuple[list[FanFact], list[Retraction]]:
     clause = TAIL.sub("", BOUNDARY.sub("", clause))
     for rule in RULES:
         if readings := _readings(rule, clause):
-            return [FanFact(rule.key.format(**f), rule.text.format(**f), rule.importance) for f in readings], []
+            return [FanFact(rule.key.format(**f), rule.text.format(**f), rule.importance, f["v"]) for f in readings], []
     return [], []
 
 
@@ -381,6 +386,13 @@ def extract_changes(fan_text: str) -> tuple[list[FanFact], list[Retraction]]:
 
 def extract_facts(fan_text: str) -> list[FanFact]:
     return extract_changes(fan_text)[0]
+
+
+class RuleExtractor:
+    """The extractor of the embedded model; `llm_extraction.JsonSchemaExtractor` has the same shape."""
+
+    def extract(self, fan_text: str, known: list[Memory]) -> tuple[list[FanFact], list[Retraction]]:
+        return extract_changes(fan_text)
 
 
 # ---- reconciling with what is stored ----------------------------------------------------

@@ -1,13 +1,16 @@
 """What a conversation needs from memory: the persona's canon indexed for recall, recall
-for a turn, the turn recorded, and facts about the fan learned and kept up to date."""
+for a turn, the turn recorded, facts about the fan learned and kept up to date, and what
+she says about herself kept once it is checked against her canon."""
 
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 from persona.card import PersonaCard
+from persona.memory.consistency import CanonChecker, Claim
 from persona.memory.embeddings import Embedder
-from persona.memory.extraction import extract_changes, reconcile
+from persona.memory.extraction import RuleExtractor, reconcile
 from persona.memory.records import Author, Memory, MemoryKind, NewMemory
 from persona.memory.relationship import Relationship
 from persona.memory.retrieval import Recall, Recaller, RecallSettings
@@ -17,18 +20,24 @@ from pipelines.dialogue import ChatMessage
 
 FACT_LIMIT = 1000  # the fan facts a reconciliation looks at
 PROFILE_FACTS = 8  # the most important fan facts, always in the fan's prompt block
+REFUSED_CLAIMS_KEPT = 20  # the latest claims of hers that canon refused, in the fan's state for inspection
 
 
 class PersonaMemory:
-    def __init__(self, store: MemoryStore, embedder: Embedder, settings: RecallSettings = RecallSettings()):
+    def __init__(self, store: MemoryStore, embedder: Embedder, persona: PersonaCard, settings: RecallSettings = RecallSettings(), extractor=None):
+        """`extractor` reads fan facts from a message: rules by default, or a
+        `JsonSchemaExtractor` where the dialogue backend can constrain its output."""
         self.store = store
+        self.extractor = extractor or RuleExtractor()
         self.embedder = embedder
+        self.persona = persona
         self.recaller = Recaller(store, embedder, settings)
+        self.checker = CanonChecker(persona)
 
-    def sync_canon(self, persona: PersonaCard) -> bool:
+    def sync_canon(self) -> bool:
         """Index the persona's triggerable canon for recall by meaning; returns whether it changed.
         Constant canon is not indexed: it is in every prompt already."""
-        entries = [entry for entry in persona.canon if entry.enabled and not entry.constant]
+        entries = [entry for entry in self.persona.canon if entry.enabled and not entry.constant]
         wanted = [(entry.id, entry.content, entry.embargo_until) for entry in entries]
         if wanted == [(m.key, m.text, m.embargo_until) for m in self.store.canon()]:
             return False  # unchanged: no re-embedding at every start
@@ -45,7 +54,7 @@ class PersonaMemory:
     def remember_turn(self, fan_id: str, fan_text: str, reply: str) -> list[Memory]:
         """Both sides of a turn in one transaction: never half a turn. Learning from it is
         queued first, so a crash at any point delays it but never loses it."""
-        self.store.enqueue(fan_id, "learn", {"text": fan_text})
+        self.store.enqueue(fan_id, "learn", {"text": fan_text, "reply": reply})
         turn = [NewMemory(kind=MemoryKind.EPISODIC, fan_id=fan_id, text=fan_text)]
         authors = [Author.FAN]
         if reply.strip():
@@ -54,15 +63,35 @@ class PersonaMemory:
         return self.store.add(turn, self.embedder.embed([m.text for m in turn]), authors)
 
     def process_jobs(self, limit: int = 100) -> int:
-        """Run queued learning: facts, then the relationship. Returns how many jobs ran."""
+        """Run queued learning: facts about the fan, the relationship, then what she said
+        about herself. Returns how many jobs ran."""
         jobs = self.store.pending_jobs(limit)
         for job in jobs:
             if job.kind == "learn":
                 counts = self.learn(job.fan_id, job.payload["text"])
                 relationship = self.relationship(job.fan_id).after_turn(job.payload["text"], counts.get("add", 0) + counts.get("update", 0))
                 self.store.put_state(job.fan_id, {**self.store.get_state(job.fan_id), "relationship": relationship.model_dump()})
+                self.learn_from_reply(job.fan_id, job.payload.get("reply", ""))
             self.store.finish_job(job.id)
         return len(jobs)
+
+    def learn_from_reply(self, fan_id: str, reply: str, today: dt.date | None = None) -> list[Claim]:
+        """Keep what she said about herself that canon is silent on, as a PERSONA memory of this
+        fan's conversation; the first thing she said on a subject stands. Claims canon refuses
+        are noted in the fan's state (for the memory inspector) and never stored as memories."""
+        today = today or dt.datetime.now(ZoneInfo(self.persona.identity.timezone)).date()  # embargoes are in her time
+        claims = self.checker.claims(reply, today)
+        said = {m.key for m in self.store.recent(fan_id, FACT_LIMIT, {MemoryKind.PERSONA})}
+        new = [claim for claim in claims if claim.keep and claim.fact.key not in said]
+        if new:
+            memories = [NewMemory(kind=MemoryKind.PERSONA, fan_id=fan_id, text=claim.text, key=claim.fact.key, importance=0.4) for claim in new]
+            self.store.add(memories, self.embedder.embed([m.text for m in memories]), Author.PERSONA)
+        refused = [{"text": c.text, "verdict": c.verdict, "why": c.why, "on": today.isoformat()} for c in claims if c.verdict not in ("new", "canon")]
+        if refused:
+            state = self.store.get_state(fan_id)
+            state["refused_claims"] = (state.get("refused_claims", []) + refused)[-REFUSED_CLAIMS_KEPT:]
+            self.store.put_state(fan_id, state)
+        return claims
 
     def relationship(self, fan_id: str) -> Relationship:
         return Relationship(**self.store.get_state(fan_id).get("relationship", {}))
@@ -83,10 +112,10 @@ class PersonaMemory:
         """Extract facts the fan states about themself and reconcile them with those stored:
         add new ones, update changed ones (the new one is written before the old one goes,
         so a crash never loses a fact), delete retracted ones."""
-        facts, retractions = extract_changes(fan_text)
+        existing = self.store.recent(fan_id, FACT_LIMIT, {MemoryKind.FAN_FACT})
+        facts, retractions = self.extractor.extract(fan_text, existing)
         if not facts and not retractions:
             return {}
-        existing = self.store.recent(fan_id, FACT_LIMIT, {MemoryKind.FAN_FACT})
         decisions = reconcile(facts, retractions, existing)
         writes = [d for d in decisions if d.action in ("add", "update") and d.fact is not None]
         if writes:

@@ -4,7 +4,8 @@ Each candidate from the store (this fan's memories and visible canon, nearest fi
 scored by relevance (cosine similarity), recency (halving every ``half_life_days``) and
 importance. Canon that is close enough in meaning triggers as lore, beside the lore that
 keys and regexes trigger in the prompt builder. Constant canon is not recalled here: it is
-always in the static persona block.
+always in the static persona block. Her own past lines are not recalled word for word: what
+she said about herself comes back as PERSONA memories, which her canon has checked.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from persona.memory.embeddings import Embedder
-from persona.memory.records import Memory, MemoryKind
+from persona.memory.records import Author, Memory, MemoryKind
 from persona.memory.store import MemoryStore
 
 RECALLED_KINDS = {MemoryKind.FAN_FACT, MemoryKind.PERSONA, MemoryKind.SUMMARY, MemoryKind.EPISODIC, MemoryKind.CANON}
@@ -80,7 +81,10 @@ class Recaller:
             )
             why = f"similarity {hit.similarity:.2f}, {age_days:.1f} days old, importance {memory.importance:.2f}"
             item = Recalled(memory, round(score, 4), why)
-            if memory.kind is MemoryKind.CANON:
+            if memory.kind is MemoryKind.EPISODIC and memory.author is Author.PERSONA:
+                # Her own past lines come back only as PERSONA memories, which canon has checked.
+                result.skipped.append(item)
+            elif memory.kind is MemoryKind.CANON:
                 close = hit.similarity >= settings.lore_similarity and len(result.lore) < settings.lore_k
                 (result.lore if close else result.skipped).append(item)
             elif hit.similarity >= settings.min_similarity:

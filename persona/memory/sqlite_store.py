@@ -51,6 +51,7 @@ MIGRATIONS: dict[int, list[str]] = {
         "create table jobs (id integer primary key, fan_id text not null, kind text not null, payload text not null, created_at text not null)",
         "create index jobs_by_fan on jobs(fan_id, id)",
     ],
+    3: [],  # a PostgreSQL-only change; the version numbers of both stores stay the same
 }
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from persona.memory.records import Author, Memory, MemoryStoreError, MemoryKind, NewMemory, check_permission
 
-SCHEMA_VERSION = 2  # 1: memories and vectors; 2: fan state and the job queue
+SCHEMA_VERSION = 3  # 1: memories and vectors; 2: fan state and the job queue; 3: PostgreSQL drops its HNSW index
 
 
 @dataclass(frozen=True)

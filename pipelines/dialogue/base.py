@@ -43,6 +43,7 @@ class GenerationParams(BaseModel):
     repetition_penalty: float = Field(default=1.0, ge=1.0, le=2.0, description="above 1 discourages loops; small models need it")
     stop: list[str] = Field(default=[], max_length=8)
     seed: int | None = None
+    json_schema: dict | None = Field(default=None, description="constrain the reply to JSON of this schema (backends whose supports_json_schema is true)")
 
     @property
     def greedy(self) -> bool:
@@ -74,6 +75,7 @@ class DialogueBackend(abc.ABC):
     """Subclasses implement ``stream``; ``complete`` is built on it."""
 
     name: str
+    supports_json_schema = False  # can constrain a reply to a JSON schema (GenerationParams.json_schema)
 
     @abc.abstractmethod
     def stream(self, messages: list[ChatMessage], params: GenerationParams) -> AsyncIterator[StreamEvent]:

@@ -128,6 +128,8 @@ class LocalBackend(DialogueBackend):
         return list(encoded["input_ids"])
 
     async def stream(self, messages: list[ChatMessage], params: GenerationParams) -> AsyncIterator[StreamEvent]:
+        if params.json_schema is not None:
+            raise DialogueError("the local backend cannot constrain a reply to a JSON schema; use an OpenAI-compatible server such as vLLM")
         prompt_ids = self.encode(messages)
         if len(prompt_ids) + params.max_tokens > self.max_context:
             raise DialogueError(

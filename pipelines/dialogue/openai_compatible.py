@@ -29,6 +29,7 @@ from pipelines.dialogue.base import (
 
 class OpenAICompatibleBackend(DialogueBackend):
     name = "openai"
+    supports_json_schema = True  # vLLM's structured outputs, through the OpenAI response_format
 
     def __init__(self, base_url: str, model: str, api_key: str | None = None, timeout_s: float = 60.0, connect_timeout_s: float = 5.0):
         self.base_url = base_url.rstrip("/")
@@ -56,6 +57,8 @@ class OpenAICompatibleBackend(DialogueBackend):
             body["stop"] = params.stop
         if params.seed is not None:
             body["seed"] = params.seed
+        if params.json_schema is not None:
+            body["response_format"] = {"type": "json_schema", "json_schema": {"name": "reply", "schema": params.json_schema, "strict": True}}
         return body
 
     async def stream(self, messages: list[ChatMessage], params: GenerationParams) -> AsyncIterator[StreamEvent]:
