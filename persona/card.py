@@ -119,6 +119,10 @@ class SafetyPolicy(CardModel):
 
     topics: dict[str, bool] = {}
     redirect: str = "That's not something I talk about, but I'd love to hear what you're working on."
+    injection_reply: str = Field(
+        default="Ha, nice try. My sketchbook stays closed. Tell me what you're making instead?",
+        description="her answer, in character, to attempts to rewrite her instructions or read her prompt",
+    )
 
     def refused_topics(self) -> list[str]:
         return sorted(topic for topic, allowed in self.topics.items() if not allowed)

@@ -1,6 +1,6 @@
-"""The director runs one turn of a conversation: recall, build the prompt, stream the
-reply, record the turn, learn about the fan. Serving and the CLI call it; it calls memory
-and the dialogue backend."""
+"""The director runs one turn of a conversation: input policy, recall, build the prompt,
+stream the reply through the output guard, commit the turn, queue learning about the fan.
+Serving and the CLI call it; it calls memory and the dialogue backend."""
 
 from __future__ import annotations
 
@@ -16,7 +16,21 @@ from persona.memory.retrieval import Recall
 from persona.memory.summary import PREFIX as SUMMARY_PREFIX
 from persona.memory.summary import summarise_exchanges
 from persona.prompt import FanProfile, PromptBuilder, PromptReport
+from persona.safety import InputPolicy, OutputGuard
 from pipelines.dialogue import ChatMessage, DialogueBackend, GenerationParams, TextDelta, Usage
+
+INTERRUPTED = " —"  # marks a reply the fan cut off, in history and memory
+
+
+@dataclass
+class TurnResult:
+    """How the last turn ended, for the serving layer's `end` frame and the inspector."""
+
+    text: str  # as committed: what the fan received (or heard, when interrupted)
+    usage: Usage
+    interrupted: bool = False
+    refused: str = ""  # the input policy's reason when the model was not asked
+    guarded: str = ""  # the output guard's reason when it cut the reply short
 
 
 @dataclass
@@ -29,6 +43,8 @@ class ChatSession:
     last_report: PromptReport | None = None
     last_recall: Recall | None = None
     last_usage: Usage | None = None
+    last_turn: TurnResult | None = None
+    heard: str | None = None  # set by interrupt(): the part of the reply the fan saw or heard
 
 
 class Director:
@@ -38,6 +54,7 @@ class Director:
         self.prompts = prompts
         self.params = params
         self.memory = memory
+        self.policy = InputPolicy(persona)
         # Memory work runs on one thread, in order: the store's connection is never shared
         # mid-transaction, and learning queued after a turn finishes before the next recall.
         self._memory_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="atelier-memory")
@@ -60,9 +77,22 @@ class Director:
     def greeting(self) -> str:
         return self.persona.voice.greetings[0]
 
-    async def reply(self, session: ChatSession, user_text: str) -> AsyncIterator[str]:
-        """Stream the persona's reply. The turn is recorded even if the stream is closed
-        early, with the part of the reply that was produced."""
+    def interrupt(self, session: ChatSession, heard: str) -> None:
+        """The fan cut the reply off having seen or heard `heard`; close the reply's stream
+        next. History and memory keep only that part (never more than she said), marked."""
+        session.heard = heard
+
+    async def reply(self, session: ChatSession, user_text: str, params: GenerationParams | None = None) -> AsyncIterator[str]:
+        """Stream the persona's reply (`params` overrides the configured generation settings).
+        The turn is committed to memory before this generator finishes, even if the stream is
+        closed early (with the part the fan received)."""
+        session.heard = None
+        decision = self.policy.check(user_text)
+        if not decision.allowed:  # in character, and the model is not asked at all
+            yield decision.reply
+            await self._commit(session, ChatMessage(role="user", content=user_text), user_text, decision.reply, Usage(0, 0))
+            session.last_turn = TurnResult(decision.reply, Usage(0, 0), refused=decision.reason)
+            return
         remembering = self.memory is not None and session.fan_id is not None
         recall = Recall()
         if remembering:
@@ -75,24 +105,42 @@ class Director:
             # Forget what the budget dropped, so the next prompt starts from the same prefix.
             del session.history[: prompt.report.history_dropped]
         session.last_report = prompt.report
-        parts: list[str] = []
+        guard = OutputGuard(self.persona, prompt.messages[0].content, self.prompts.today())
+        session.last_usage = Usage(prompt.report.total_tokens, 0)
+        stream = self.backend.stream(prompt.messages, params or self.params)
+        fallback = ""  # the card's redirect, when the guard left nothing she can say
         try:
-            async for event in self.backend.stream(prompt.messages, self.params):
+            async for event in stream:
                 if isinstance(event, TextDelta):
-                    parts.append(event.text)
-                    yield event.text
+                    if safe := guard.feed(event.text):
+                        yield safe
+                    if guard.tripped:
+                        break  # closing the stream stops generation, upstream too
                 else:
                     session.last_usage = event.usage
+            if tail := guard.feed("", final=True):
+                yield tail
+            if not guard.safe_text.strip():
+                fallback = self.persona.safety.redirect
+                yield fallback
         finally:
-            reply = "".join(parts).strip()
-            session.history += [
-                prompt.messages[-1],  # as sent, with its context, so the next prompt extends this one
-                ChatMessage(role="assistant", content=reply),
-            ]
-            if remembering:
-                await self._in_memory_thread(self.memory.remember_turn, session.fan_id, user_text, reply)
-                # Learning runs after the reply, off its latency path; it is queued durably.
-                self._memory_thread.submit(self._learn_quietly)
+            await stream.aclose()
+            reply = (guard.safe_text + fallback).strip()
+            interrupted = session.heard is not None
+            if interrupted:
+                seen = _common_prefix(reply, session.heard.strip())
+                reply = (seen.rstrip() + INTERRUPTED).strip()
+            await self._commit(session, prompt.messages[-1], user_text, reply, session.last_usage)
+            session.last_turn = TurnResult(reply, session.last_usage, interrupted=interrupted, guarded=guard.tripped)
+
+    async def _commit(self, session: ChatSession, sent: ChatMessage, user_text: str, reply: str, usage: Usage) -> None:
+        """Into history (the user message as sent, with its context, so the next prompt
+        extends this one) and into memory; learning is queued durably, off the reply's path."""
+        session.history += [sent, ChatMessage(role="assistant", content=reply)]
+        session.last_usage = usage
+        if self.memory is not None and session.fan_id is not None:
+            await self._in_memory_thread(self.memory.remember_turn, session.fan_id, user_text, reply)
+            self._memory_thread.submit(self._learn_quietly)
 
     async def _summarise(self, session: ChatSession, dropped: list[ChatMessage]) -> None:
         """Keep what the fan said in the dropped history as a summary in their block; the next
@@ -110,3 +158,12 @@ class Director:
             self.memory.process_jobs()
         except Exception:  # the jobs stay queued and run again at the next session start
             logging.getLogger(__name__).exception("learning from a turn failed")
+
+
+def _common_prefix(a: str, b: str) -> str:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return a[:n]

@@ -141,6 +141,10 @@ class PromptBuilder:
         report.total_tokens = len(token_ids)
         return Prompt(messages, token_ids, report)
 
+    def today(self) -> dt.date:
+        """Her date, in her time zone (embargoes are in her time)."""
+        return dt.datetime.now(self.timezone).date()
+
     def encode(self, messages: list[ChatMessage]) -> list[int]:
         encoded = self.tokenizer.apply_chat_template(
             [m.model_dump() for m in messages], add_generation_prompt=True, return_dict=True

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from persona.card import PersonaError, list_personas, load_persona, persona_path, read_persona_file, save_persona
 from persona.memory import MemoryStoreError, open_store
-from pipelines.dialogue import DialogueError, create_backend, prepare_embedded_model, resolve_tokenizer_dir
+from pipelines.dialogue import DialogueError, prepare_embedded_model
+from serving.auth import AuthError
 from serving.settings import ConfigError, Settings, load_settings
 
 
@@ -60,10 +61,39 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--persona", help="persona id (default: the configured persona)")
         command.set_defaults(run=run_memory)
 
+    serve = commands.add_parser("serve", help="serve the fan chat endpoint and the OpenAI-compatible API",
+                                description="Serve /ws/chat, /v1/chat/completions, /v1/models, /healthz, /readyz and /metrics.")
+    serve.add_argument("--host", help="address to listen on (default: serving.host)")
+    serve.add_argument("--port", type=int, help="port (default: serving.port)")
+    serve.set_defaults(run=run_serve)
+
+    tokens = commands.add_parser("token", help="fan tokens for the chat endpoint").add_subparsers(dest="action", required=True, metavar="ACTION")
+    issue = tokens.add_parser("issue", help="print a signed token that lets a client speak as one fan")
+    issue.add_argument("--fan", required=True, help="fan id")
+    issue.add_argument("--ttl", type=duration, help="lifetime: seconds, or with a unit: 90s, 30m, 12h, 7d (default: serving.token_ttl_s)")
+    issue.set_defaults(run=run_token_issue)
+
+    protocol_commands = commands.add_parser("protocol", help="the chat protocol").add_subparsers(dest="action", required=True, metavar="ACTION")
+    schema = protocol_commands.add_parser("schema", help="print the JSON Schema of the client's or the server's frames")
+    schema.add_argument("direction", choices=["client", "server"])
+    schema.set_defaults(run=run_protocol_schema)
+
     models = commands.add_parser("models", help="prepare local models").add_subparsers(dest="action", required=True, metavar="ACTION")
     prepare = models.add_parser("prepare", help="convert the embedded SmolLM2 to bf16 safetensors in the cache (once)")
     prepare.set_defaults(run=run_models_prepare)
     return parser
+
+
+def duration(text: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    number, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
+    try:
+        seconds = float(number) * units[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration: use seconds or 90s, 30m, 12h, 7d") from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"a duration must be positive, got {text!r}")
+    return seconds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,9 +101,33 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings(args.config)
         return args.run(args, settings) or 0
-    except (ConfigError, PersonaError, DialogueError, MemoryStoreError) as error:
+    except (ConfigError, PersonaError, DialogueError, MemoryStoreError, AuthError) as error:
         log(f"error: {error}")
         return 1
+
+
+def run_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from serving.app import serve
+
+    serve(settings, args.host, args.port)
+    return 0
+
+
+def run_token_issue(args: argparse.Namespace, settings: Settings) -> int:
+    from serving.app import token_secret
+    from serving.auth import issue_token
+
+    print(issue_token(token_secret(settings), args.fan, args.ttl or settings.serving.token_ttl_s))
+    return 0
+
+
+def run_protocol_schema(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    from serving.protocol import json_schema
+
+    print(json.dumps(json_schema(args.direction), indent=2))
+    return 0
 
 
 def run_models_prepare(args: argparse.Namespace, settings: Settings) -> int:
@@ -157,33 +211,16 @@ def run_chat(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def chat_loop(settings: Settings, persona_id: str, fan_name: str, fan_id: str | None = None) -> int:
-    from transformers import AutoTokenizer
     from transformers.utils import logging as transformers_logging
 
-    from persona.director import Director
-    from persona.prompt import PromptBuilder
+    from persona.memory.records import check_fan_id
+    from serving.runtime import start_runtime
 
-    card = load_persona(persona_id, settings.personas_dir)
-    config = settings.dialogue
-    transformers_logging.disable_progress_bar()  # the chat screen is for the conversation
-    log(f"Loading dialogue backend '{config.backend}'...")
-    backend = create_backend(config, settings.cache_path, log=log)
-    tokenizer = AutoTokenizer.from_pretrained(resolve_tokenizer_dir(config, settings.cache_path, log))
-    memory = None
     if fan_id:
-        from persona.memory.embeddings import Embedder
-        from persona.memory.persona_memory import PersonaMemory
-        from persona.memory.records import check_fan_id
-
         check_fan_id(fan_id)
-        extractor = None
-        if backend.supports_json_schema:  # the model reads fan facts, constrained to a JSON schema
-            from persona.memory.llm_extraction import JsonSchemaExtractor
-
-            extractor = JsonSchemaExtractor(backend, asyncio.get_running_loop())
-        memory = PersonaMemory(open_store(settings.memory, card.id), Embedder(), card, extractor=extractor)
-        memory.sync_canon()
-    director = Director(card, backend, PromptBuilder(card, tokenizer, config.context_tokens), config.generation, memory)
+    transformers_logging.disable_progress_bar()  # the chat screen is for the conversation
+    runtime = await start_runtime(settings, persona_id, remember=fan_id is not None, log=log)
+    card, director = runtime.persona, runtime.director
     session = await director.start_session(fan_id, fan_name, settings.memory.recent_turns)
     if session.history:
         log(f"(picking up with {fan_id}: {len(session.history) // 2} earlier turns)")
@@ -226,10 +263,7 @@ async def chat_loop(settings: Settings, persona_id: str, fan_name: str, fan_id: 
             finally:
                 loop.remove_signal_handler(signal.SIGINT)
     finally:
-        await director.close()
-        await backend.aclose()
-        if memory:
-            memory.store.close()
+        await runtime.aclose()
 
 
 async def print_reply(director, session, text: str, name: str) -> None:

@@ -30,6 +30,26 @@ class ConfigError(ValueError):
     """A configuration value is missing or wrong; the message names the key and its source."""
 
 
+class ServingConfig(BaseModel):
+    """The chat endpoint: address, fan tokens and the limits that keep one fan from stalling others."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8400, ge=1, le=65535)
+    token_secret: str | None = Field(default=None, min_length=32, description="HMAC key for fan tokens; unset: a secret file in memory.data_dir")
+    token_ttl_s: int = Field(default=86400, ge=60, description="lifetime of tokens `atelier token issue` makes")
+    max_frame_bytes: int = Field(default=16384, ge=1024, description="larger client frames close the connection (1009)")
+    messages_per_minute: float = Field(default=20, gt=0, description="per fan, refilled continuously")
+    message_burst: int = Field(default=5, ge=1)
+    connections_per_address: int = Field(default=32, ge=1)
+    hello_timeout_s: float = Field(default=10, gt=0)
+    idle_timeout_s: float = Field(default=300, gt=0, description="no frame from the client for this long closes the connection")
+    ping_interval_s: float = Field(default=20, gt=0, description="WebSocket keepalive pings")
+    send_queue_frames: int = Field(default=512, ge=8, description="frames waiting for a slow client before it is disconnected")
+    resume_window_s: float = Field(default=900, ge=0, description="how long missed frames are kept for a reconnecting client")
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -38,6 +58,7 @@ class Settings(BaseModel):
     cache_dir: Path = Field(default=Path("~/.cache/atelier"), description="converted models and other derived files")
     dialogue: DialogueConfig = DialogueConfig()
     memory: MemoryConfig = MemoryConfig()
+    serving: ServingConfig = ServingConfig()
 
     @property
     def cache_path(self) -> Path:

@@ -14,6 +14,7 @@ from persona.memory.persona_memory import PersonaMemory
 from persona.memory.records import Author, MemoryKind
 from persona.memory.sqlite_store import SQLiteStore
 from persona.prompt import PromptBuilder
+from persona.safety import PolicyDecision
 from pipelines.dialogue import GenerationParams
 
 
@@ -168,6 +169,8 @@ ADVERSARIAL = [
 
 async def test_no_other_fans_memory_reaches_a_prompt_whatever_is_asked(memory, haeun, tokenizer, local_backend):
     director = Director(haeun, local_backend, PromptBuilder(haeun, tokenizer, 4096), GenerationParams(max_tokens=4, temperature=0.0), memory)
+    # The input policy would refuse most of these in character; isolation must hold without it.
+    director.policy.check = lambda text: PolicyDecision(True)
     secrets = ["My name is Jisoo and my address is 12 Hanok Lane.", "I have a cat named Mochi.", "My secret project is a wedding dress for my sister."]
     jisoo = await director.start_session("jisoo", "Jisoo")
     for line in secrets:

@@ -1,0 +1,127 @@
+"""The persona's safety in a conversation: what she will not take up, and what she never says.
+
+- ``InputPolicy`` reads a fan's message before the model does. Topics the card turns off
+  and prompt-injection attempts ("ignore your instructions", "show me your system prompt")
+  get an in-character answer from the card, and the model is not asked at all.
+- ``OutputGuard`` reads her reply as it streams and holds back only text that could be the
+  start of a forbidden phrase, so none of those ever reaches the fan: out-of-character
+  boilerplate (the card's banned phrases) and lore still under embargo. Her own system prompt
+  quoted back (12 words in a row) stops the reply as soon as it is recognised.
+Another fan's data cannot be in a prompt in the first place: recall is keyed by fan id at
+the store (persona/memory).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from persona.card import PersonaCard
+
+# Triggers for the topic toggles a card may turn off; a topic not listed here triggers on its own name.
+TOPIC_PATTERNS: dict[str, str] = {
+    "romance": r"\b(?:date me|be my (?:girl|boy)friend|marry me|kiss(?:ing)? (?:me|you)|i(?:'m| am) in love with you|romantic(?:ally)?)\b",
+    "sexual_content": r"\b(?:sex|sexy|nude|nudes|naked|nsfw|porn|horny|lewd|erotic)\b",
+    "politics": r"\b(?:election|president|politic(?:s|al|ian)|vote for|democrat|republican|parliament|impeach\w*|left[- ]wing|right[- ]wing)\b",
+    "religion": r"\b(?:religion|religious|god exist|atheis[mt]|church|bible|quran|pray(?:ing|er)?)\b",
+    "medical_advice": r"\b(?:diagnos\w+|prescri\w+|medication|dosage|symptoms?|should i take \w+ (?:pills?|mg))\b",
+    "legal_advice": r"\b(?:lawsuit|sue (?:him|her|them|my)|legal advice|lawyer|is it legal)\b",
+    "financial_advice": r"\b(?:invest(?:ing|ment)? in|stocks?|crypto|bitcoin|financial advice|should i buy \w+ shares)\b",
+    "self_harm": r"\b(?:kill myself|suicid\w*|self[- ]harm|hurt myself|end my life|want to die|cut myself)\b",
+    "violence": r"\b(?:kill (?:him|her|them|someone)|make a (?:bomb|weapon)|how to hurt|shoot (?:him|her|them|up))\b",
+    "other_fans": r"\b(?:other fans?|another fan|what did (?:\w+ )?(?:else|others?) (?:say|tell)|who else (?:talks?|chats?))\b",
+}
+INJECTION = re.compile(
+    r"\b(?:ignore (?:all |any |your |the )?(?:previous |prior |above |earlier )?(?:instructions|rules|prompts?)"
+    r"|(?:system|initial|hidden|original) (?:prompt|instructions|message)|developer mode|jailbreak|dan mode"
+    r"|(?:repeat|print|show|reveal|output) (?:me )?(?:the|your) (?:text|words|instructions|prompt|rules)(?: above)?"
+    r"|you are now (?:an?|my|in) |act as (?:an? )?(?:ai|assistant|chatbot|language model)|pretend (?:you are|to be) (?:an? )?(?:ai|assistant|chatgpt)"
+    r"|disregard (?:your|the|all) (?:rules|instructions))",
+    re.I,
+)
+
+
+@dataclass(frozen=True)
+class PolicyDecision:
+    allowed: bool
+    reason: str = ""  # the topic or "prompt_injection"
+    reply: str = ""  # her in-character answer when not allowed
+
+
+class InputPolicy:
+    def __init__(self, persona: PersonaCard):
+        self.persona = persona
+        self.refused = [
+            (topic, re.compile(TOPIC_PATTERNS.get(topic, rf"\b{re.escape(topic.replace('_', ' '))}\b"), re.I))
+            for topic in persona.safety.refused_topics()
+        ]
+
+    def check(self, text: str) -> PolicyDecision:
+        if INJECTION.search(text):
+            return PolicyDecision(False, "prompt_injection", self.persona.safety.injection_reply)
+        for topic, pattern in self.refused:
+            if pattern.search(text):
+                return PolicyDecision(False, topic, self.persona.safety.redirect)
+        return PolicyDecision(True)
+
+
+class OutputGuard:
+    """Feed it the reply's text as it streams; it returns what is safe to send so far.
+    Once it trips, ``tripped`` names why and everything after the offending phrase is dropped."""
+
+    QUOTE_WORDS = 12  # this many consecutive words of her system prompt in a reply is a leak
+
+    def __init__(self, persona: PersonaCard, system_prompt: str = "", today: dt.date | None = None):
+        today = today or dt.date.today()
+        phrases = [(phrase, "out_of_character") for phrase in persona.voice.banned_phrases]
+        for entry in persona.canon:
+            if entry.enabled and not entry.is_visible(today) and not entry.use_regex:
+                phrases += [(key, f"embargoed:{entry.id}") for key in entry.keys if len(key) >= 4]
+        phrases += [(phrase, "out_of_character") for phrase in ("as an AI language model", "as a language model", "I'm an AI assistant")]
+        self.patterns = [(re.compile(rf"(?<!\w){re.escape(p)}(?!\w)", re.I), why) for p, why in phrases]
+        self.prefixes = sorted({p.lower() for p, _ in phrases}, key=len)
+        words = system_prompt.split()
+        self.prompt_quotes = {" ".join(words[i : i + self.QUOTE_WORDS]).lower() for i in range(0, max(len(words) - self.QUOTE_WORDS + 1, 0))}
+        self.text = ""
+        self.sent = 0
+        self.tripped = ""
+
+    def feed(self, delta: str, final: bool = False) -> str:
+        """The text that is now safe to send (held-back text comes out once it is safe or at the end)."""
+        if self.tripped:
+            return ""
+        self.text += delta
+        cut = self._first_violation()
+        if cut is not None:
+            safe_end = cut
+        else:
+            safe_end = len(self.text) if final else max(len(self.text) - self._partial_match(), self.sent)
+        out = self.text[self.sent : max(safe_end, self.sent)]
+        self.sent = max(safe_end, self.sent)
+        return out
+
+    @property
+    def safe_text(self) -> str:
+        return self.text[: self.sent]
+
+    def _partial_match(self) -> int:
+        """How many characters at the end could be the start of a phrase: those wait."""
+        tail = self.text[-max((len(p) for p in self.prefixes), default=0):].lower()
+        return max((k for p in self.prefixes for k in range(min(len(p), len(tail)), 0, -1) if tail.endswith(p[:k])), default=0)
+
+    def _first_violation(self) -> int | None:
+        found: list[tuple[int, str]] = []
+        for pattern, why in self.patterns:
+            if match := pattern.search(self.text):
+                found.append((match.start(), why))
+        if self.prompt_quotes:
+            words = self.text.split()
+            for i in range(0, max(len(words) - self.QUOTE_WORDS + 1, 0)):
+                if " ".join(words[i : i + self.QUOTE_WORDS]).lower() in self.prompt_quotes:
+                    found.append((self.text.find(words[i]), "system_prompt"))
+                    break
+        if not found:
+            return None
+        start, self.tripped = min(found)
+        return start

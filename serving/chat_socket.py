@@ -1,0 +1,240 @@
+"""/ws/chat: one fan's connection, from `hello` to close.
+
+The connection reads frames and starts turns; a sender task writes frames from a bounded
+queue, so a fan who stops reading fills only their own queue and is disconnected, while
+everyone else keeps streaming. Close codes: 1008 for a bad token or a forbidden persona,
+1009 for a frame over the size limit (the server closes those itself), 1013 when the
+server is full or a client falls too far behind, 1000 on idle timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from persona.memory.records import MemoryStoreError
+from pipelines.dialogue import DialogueError
+from serving import protocol
+from serving.auth import AuthError, verify_token
+from serving.limits import TokenBucket
+from serving.sessions import Session
+
+log = logging.getLogger(__name__)
+
+POLICY_VIOLATION = 1008
+TRY_AGAIN_LATER = 1013
+CLOSED = object()  # ends the sender task
+
+
+class ChatConnection:
+    def __init__(self, websocket: WebSocket, service):
+        self.ws = websocket
+        self.service = service  # serving.app.ChatService: settings, runtime, hub, limits, metrics
+        self.settings = service.settings.serving
+        self.queue: asyncio.Queue = asyncio.Queue(maxsize=self.settings.send_queue_frames)
+        self.session: Session | None = None
+        self.stalled = False
+
+    # ---- sending ---------------------------------------------------------------------------
+
+    def _enqueue(self, text: str) -> None:
+        if self.stalled:
+            return
+        try:
+            self.queue.put_nowait(text)
+        except asyncio.QueueFull:  # a fan who stopped reading: let go of them, not of everyone
+            self.stalled = True
+            self.service.metrics.slow_clients.inc()
+            asyncio.get_running_loop().create_task(self._close(TRY_AGAIN_LATER, "client too slow"))
+
+    async def _sender(self) -> None:
+        while (text := await self.queue.get()) is not CLOSED:
+            await self.ws.send_text(text)
+            self.service.metrics.frames_sent.inc()
+
+    async def _close(self, code: int, reason: str) -> None:
+        if self.ws.application_state == WebSocketState.CONNECTED:
+            try:
+                await self.ws.close(code, reason)
+            except (RuntimeError, WebSocketDisconnect, OSError):
+                pass
+
+    async def _refuse(self, code: protocol.ErrorCode, message: str, close_code: int) -> None:
+        """An error frame (seq 0: before a session exists), then the close."""
+        await self.ws.send_text(protocol.Error(seq=0, code=code, message=message).model_dump_json())
+        await self._close(close_code, code)
+
+    # ---- the connection --------------------------------------------------------------------
+
+    async def run(self) -> None:
+        address = self.ws.client.host if self.ws.client else "unknown"
+        await self.ws.accept()
+        if not self.service.connections.acquire(address):
+            await self._refuse("busy", f"too many connections from {address}; close one and retry", TRY_AGAIN_LATER)
+            return
+        sender = None
+        try:
+            hello = await self._hello()
+            if hello is None:
+                return
+            sender = asyncio.create_task(self._sender())
+            await self._serve()
+        except WebSocketDisconnect:
+            pass
+        finally:
+            self.service.connections.release(address)
+            if self.session is not None and self.session.listener == self._enqueue:
+                self.session.listener = None
+                self.session.detached_at = time.monotonic()
+            if sender is not None:
+                self.queue.put_nowait(CLOSED) if not self.queue.full() else sender.cancel()
+                await asyncio.gather(sender, return_exceptions=True)
+
+    async def _hello(self) -> protocol.Hello | None:
+        try:
+            raw = await asyncio.wait_for(self._receive(), self.settings.hello_timeout_s)
+            frame = protocol.parse_client_frame(raw)
+        except TimeoutError:
+            await self._refuse("bad_frame", f"no hello within {self.settings.hello_timeout_s:g} s", POLICY_VIOLATION)
+            return None
+        except protocol.ProtocolError as error:
+            await self._refuse(error.code, str(error), POLICY_VIOLATION)
+            return None
+        if not isinstance(frame, protocol.Hello):
+            await self._refuse("bad_frame", f"the first frame must be hello, not {frame.type}", POLICY_VIOLATION)
+            return None
+        if frame.protocol != protocol.PROTOCOL_VERSION:
+            await self._refuse("bad_frame", f"this server speaks protocol {protocol.PROTOCOL_VERSION}, not {frame.protocol}", POLICY_VIOLATION)
+            return None
+        try:
+            claims = verify_token(self.service.secret, frame.token)
+        except AuthError as error:
+            self.service.metrics.auth_failures.inc()
+            await self._refuse("unauthorized", str(error), POLICY_VIOLATION)
+            return None
+        persona = self.service.runtime.persona
+        if frame.persona != persona.id:
+            await self._refuse("not_found", f"this server hosts persona {persona.id!r}, not {frame.persona!r}", POLICY_VIOLATION)
+            return None
+        await self._attach(claims.fan_id, frame.resume)
+        return frame
+
+    async def _attach(self, fan_id: str, resume: protocol.ResumePoint | None) -> None:
+        hub, director = self.service.hub, self.service.runtime.director
+        missed: list[str] = []
+        cut_off = False
+        if resume is not None:
+            session = hub.live(resume.session)
+            if session is not None and session.fan_id == fan_id:
+                missed = session.missed(resume.last_seq)
+                if missed is None:  # the ring no longer reaches back: the durable log does
+                    missed = session.log.frames_after(session.id, resume.last_seq)
+                self.session = session
+            elif session is None:
+                chat = await director.start_session(fan_id, recent_turns=self.service.settings.memory.recent_turns)
+                restored = hub.restore(resume.session, fan_id, chat, resume.last_seq)
+                if restored is not None:
+                    self.session, missed, cut_off = restored
+        if self.session is None:
+            chat = await director.start_session(fan_id, recent_turns=self.service.settings.memory.recent_turns)
+            self.session = hub.create(fan_id, chat)
+        session = self.session
+        # No await from here on: the missed frames, then `ready`, then live frames, in seq order.
+        for text in missed:
+            self._enqueue(text)
+        session.listener = self._enqueue  # an older connection to this session stops receiving
+        session.emit(protocol.Ready(seq=0, session=session.id, fan=fan_id, persona=self.service.runtime.persona.id,
+                                    greeting=director.greeting(), resumed=resume is not None and session.id == resume.session))
+        if cut_off:
+            session.emit(protocol.Error(seq=0, code="cut_off", message="the reply you were reading was cut off by a server restart; send that message again with the same id"))
+
+    async def _receive(self) -> str | bytes:
+        message = await self.ws.receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000))
+        return message["text"] if message.get("text") is not None else message.get("bytes", b"")
+
+    async def _serve(self) -> None:
+        bucket = self.service.buckets.setdefault(self.session.fan_id, TokenBucket(self.settings.messages_per_minute / 60, self.settings.message_burst))
+        while not self.stalled:
+            try:
+                raw = await asyncio.wait_for(self._receive(), self.settings.idle_timeout_s)
+            except TimeoutError:
+                await self._close(1000, "idle")
+                return
+            try:
+                frame = protocol.parse_client_frame(raw)
+            except protocol.ProtocolError as error:
+                self.service.metrics.bad_frames.inc()
+                self.session.emit(protocol.Error(seq=0, code=error.code, message=str(error)))
+                continue
+            if isinstance(frame, protocol.Ping):
+                self.session.emit(protocol.Pong(seq=0, nonce=frame.nonce))
+            elif isinstance(frame, protocol.Hello):
+                self.session.emit(protocol.Error(seq=0, code="bad_frame", message="hello was already received on this connection"))
+            elif isinstance(frame, protocol.Interrupt):
+                self._interrupt(frame)
+            elif bucket.take():
+                self._start_turn(frame)
+            else:
+                self.session.emit(protocol.Error(seq=0, code="rate_limited", message=f"slow down: at most {self.settings.messages_per_minute:g} messages a minute"))
+
+    def _interrupt(self, frame: protocol.Interrupt) -> None:
+        session = self.session
+        task = session.turn_task
+        if task is None or task.done() or frame.turn != session.turns:
+            session.emit(protocol.Error(seq=0, code="not_found", message=f"turn {frame.turn} is not being answered", turn=frame.turn))
+            return
+        self.service.runtime.director.interrupt(session.chat, frame.heard)
+        task.cancel()
+
+    def _start_turn(self, frame: protocol.Message) -> None:
+        session = self.session
+        if frame.id in session.running:
+            return  # a resend while its reply is streaming: the reply is coming
+        repeated = session.log.reply_to(session.fan_id, frame.id)
+        if repeated is not None:
+            end = protocol.End.model_validate_json(repeated)
+            session.emit(end.model_copy(update={"repeated": True}), message_id=frame.id)
+            return
+        if session.turn_task is not None and not session.turn_task.done():
+            session.emit(protocol.Error(seq=0, code="busy", message="she is still answering; wait for end, or interrupt"))
+            return
+        session.turns += 1
+        session.running[frame.id] = session.turns
+        session.turn_task = asyncio.get_running_loop().create_task(run_turn(self.service, session, frame, session.turns))
+
+
+async def run_turn(service, session: Session, frame: protocol.Message, turn: int) -> None:
+    """Stream one reply as deltas; `end` goes out after the director has committed the turn."""
+    director = service.runtime.director
+    metrics = service.metrics
+    received = time.perf_counter()
+    first = True
+    reply = director.reply(session.chat, frame.text)
+    try:
+        try:
+            async for piece in reply:
+                if first:
+                    metrics.ttft.observe(time.perf_counter() - received)
+                    first = False
+                session.emit(protocol.Delta(seq=0, turn=turn, text=piece))
+        except asyncio.CancelledError:
+            await reply.aclose()  # commits what the fan heard, marked as interrupted
+        result = session.chat.last_turn
+        usage = protocol.Usage(prompt_tokens=result.usage.prompt_tokens, completion_tokens=result.usage.completion_tokens, cached_tokens=result.usage.cached_tokens)
+        session.emit(protocol.End(seq=0, turn=turn, message_id=frame.id, text=result.text, usage=usage, interrupted=result.interrupted), message_id=frame.id)
+        metrics.turns.labels(outcome="interrupted" if result.interrupted else "refused" if result.refused else "guarded" if result.guarded else "ok").inc()
+    except (DialogueError, MemoryStoreError) as error:
+        log.warning("turn %s of session %s failed: %s", turn, session.id, error)
+        metrics.turns.labels(outcome="error").inc()
+        session.emit(protocol.Error(seq=0, code="unavailable", message=f"she could not answer just now: {error}", turn=turn))
+    except Exception:
+        log.exception("turn %s of session %s failed", turn, session.id)
+        metrics.turns.labels(outcome="error").inc()
+        session.emit(protocol.Error(seq=0, code="internal", message="something went wrong on the server; try again", turn=turn))
+    finally:
+        session.running.pop(frame.id, None)

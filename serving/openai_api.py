@@ -1,0 +1,154 @@
+"""The persona as an OpenAI-compatible model: /v1/models and /v1/chat/completions.
+
+`model` is the persona id and the bearer key is a fan token, so any OpenAI client talks to
+her as that fan, with her memory of them. The client's earlier user and assistant messages
+are the conversation; its system messages are ignored (she keeps her own, and a client
+cannot rewrite her). Streaming is Server-Sent Events as OpenAI sends them, with usage in a
+last chunk when `stream_options.include_usage` is set.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from pipelines.dialogue import ChatMessage, DialogueError, GenerationParams
+from serving.auth import AuthError, verify_token
+from serving.limits import TokenBucket
+from serving.protocol import MAX_TEXT_CHARS
+
+
+class TextPart(BaseModel):
+    type: Literal["text"]
+    text: str
+
+
+class RequestMessage(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[TextPart] | None = None
+
+    @property
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return "".join(part.text for part in self.content)
+        return self.content or ""
+
+
+class StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
+class CompletionRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # OpenAI fields she has no use for are accepted and ignored
+
+    model: str
+    messages: list[RequestMessage] = Field(min_length=1, max_length=512)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    max_tokens: int | None = Field(default=None, ge=1, le=4096)
+    max_completion_tokens: int | None = Field(default=None, ge=1, le=4096)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    n: int = Field(default=1, ge=1, le=1, description="one reply per request")
+
+
+def openai_error(status: int, message: str, kind: str, code: str | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": kind, "param": None, "code": code}}, status_code=status)
+
+
+async def list_models(request: Request) -> Response:
+    persona = request.app.state.service.runtime.persona
+    return JSONResponse({"object": "list", "data": [{"id": persona.id, "object": "model", "created": 0, "owned_by": "atelier"}]})
+
+
+async def chat_completions(request: Request) -> Response:
+    service = request.app.state.service
+    runtime = service.runtime
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return openai_error(401, "send a fan token as the bearer key (Authorization: Bearer <token>)", "authentication_error", "missing_token")
+    try:
+        claims = verify_token(service.secret, token.strip())
+    except AuthError as error:
+        service.metrics.auth_failures.inc()
+        return openai_error(401, str(error), "authentication_error", "invalid_token")
+    try:
+        body = CompletionRequest.model_validate_json(await request.body())
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        return openai_error(400, f"{where}: {first['msg']}", "invalid_request_error", "invalid_request")
+    if body.model != runtime.persona.id:
+        return openai_error(404, f"the model {body.model!r} does not exist here; this server hosts {runtime.persona.id!r}", "invalid_request_error", "model_not_found")
+    conversation = [m for m in body.messages if m.role in ("user", "assistant")]
+    if not conversation or conversation[-1].role != "user" or not conversation[-1].text.strip():
+        return openai_error(400, "messages must end with a user message that has text", "invalid_request_error", "invalid_request")
+    user_text = conversation[-1].text
+    if len(user_text) > MAX_TEXT_CHARS:
+        return openai_error(400, f"the last user message has {len(user_text)} characters; the limit is {MAX_TEXT_CHARS}", "invalid_request_error", "too_large")
+    bucket = service.buckets.setdefault(claims.fan_id, TokenBucket(service.settings.serving.messages_per_minute / 60, service.settings.serving.message_burst))
+    if not bucket.take():
+        return openai_error(429, "slow down: too many messages for this fan", "rate_limit_error", "rate_limited")
+
+    session = await runtime.director.start_session(claims.fan_id, recent_turns=0)
+    session.history = [ChatMessage(role=m.role, content=m.text) for m in conversation[:-1]]
+    configured = runtime.director.params
+    stop = [body.stop] if isinstance(body.stop, str) else (body.stop or configured.stop)
+    params = configured.model_copy(update={
+        "max_tokens": body.max_completion_tokens or body.max_tokens or configured.max_tokens,
+        "temperature": configured.temperature if body.temperature is None else body.temperature,
+        "top_p": body.top_p or configured.top_p,
+        "stop": stop[:8],
+        "seed": body.seed,
+    })
+    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    created = int(time.time())
+
+    def usage() -> dict[str, Any]:
+        result = session.last_turn
+        prompt, completion = result.usage.prompt_tokens, result.usage.completion_tokens
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+                "prompt_tokens_details": {"cached_tokens": result.usage.cached_tokens}}
+
+    if not body.stream:
+        try:
+            text = "".join([piece async for piece in runtime.director.reply(session, user_text, params)])
+        except DialogueError as error:
+            return openai_error(503, f"she could not answer just now: {error}", "server_error", "unavailable")
+        return JSONResponse({
+            "id": completion_id, "object": "chat.completion", "created": created, "model": body.model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": usage(),
+        })
+
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+        data = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": body.model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+        return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+    async def events():
+        reply = runtime.director.reply(session, user_text, params)
+        try:
+            yield chunk({"role": "assistant", "content": ""})
+            async for piece in reply:
+                yield chunk({"content": piece})
+            yield chunk({}, "stop")
+            if body.stream_options and body.stream_options.include_usage:
+                yield f"data: {json.dumps({'id': completion_id, 'object': 'chat.completion.chunk', 'created': created, 'model': body.model, 'choices': [], 'usage': usage()})}\n\n"
+        except DialogueError as error:
+            yield f"data: {json.dumps({'error': {'message': f'she could not answer just now: {error}', 'type': 'server_error'}})}\n\n"
+        finally:
+            await reply.aclose()  # a client that hangs up stops generation; the turn is still committed
+        yield "data: [DONE]\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})

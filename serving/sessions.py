@@ -1,0 +1,163 @@
+"""Chat sessions that outlive a connection: numbered frames, resume and idempotent messages.
+
+A session belongs to one fan. Every frame sent in it gets the next ``seq`` and goes into a
+ring in memory (for the resume window); ``end`` and ``error`` frames, the message ids they
+answer and the session's last seq also go into a small SQLite log before they are sent, so
+a reconnecting client gets what it missed even after a server restart:
+
+- same process: every missed frame, deltas included, from the ring;
+- after a restart: the committed replies (``end``, with the whole text) from the log, and a
+  ``cut_off`` error when the client had seen part of a reply that never ended; sending that
+  message again with the same id gets a fresh reply.
+A message id that already has an ``end`` gets that reply again (``repeated``), not a new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from persona.director import ChatSession
+from serving import protocol
+
+SCHEMA = """
+create table if not exists sessions (id text primary key, fan_id text not null, last_seq integer not null, turns integer not null, touched real not null);
+create table if not exists frames (session text not null, seq integer not null, frame text not null, at real not null, primary key (session, seq));
+create table if not exists replies (fan_id text not null, message_id text not null, session text not null, seq integer not null, primary key (fan_id, message_id));
+"""
+
+
+class FrameLog:
+    """The durable part: committed replies and errors, per session, for the resume window."""
+
+    def __init__(self, path: Path, window_s: float):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.window_s = window_s
+        self._lock = threading.Lock()
+        self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self.db.execute("pragma journal_mode = wal")
+        self.db.execute("pragma busy_timeout = 5000")
+        self.db.executescript(SCHEMA)
+        self.prune()
+
+    def prune(self, now: float | None = None) -> None:
+        cutoff = (now or time.time()) - self.window_s
+        with self._lock:
+            self.db.execute("begin immediate")
+            self.db.execute("delete from frames where at < ?", (cutoff,))
+            self.db.execute("delete from replies where session in (select id from sessions where touched < ?)", (cutoff,))
+            self.db.execute("delete from sessions where touched < ?", (cutoff,))
+            self.db.execute("commit")
+
+    def record(self, session: str, fan_id: str, seq: int, turns: int, frame: str, message_id: str | None) -> None:
+        now = time.time()
+        with self._lock:
+            self.db.execute("begin immediate")
+            self.db.execute(
+                "insert into sessions values (?, ?, ?, ?, ?) on conflict(id) do update set last_seq = excluded.last_seq, turns = excluded.turns, touched = excluded.touched",
+                (session, fan_id, seq, turns, now),
+            )
+            self.db.execute("insert into frames values (?, ?, ?, ?)", (session, seq, frame, now))
+            if message_id is not None:
+                self.db.execute("insert or replace into replies values (?, ?, ?, ?)", (fan_id, message_id, session, seq))
+            self.db.execute("commit")
+
+    def session(self, session: str) -> tuple[str, int, int] | None:
+        """(fan id, last seq, turns) of a session still in the window."""
+        with self._lock:
+            return self.db.execute("select fan_id, last_seq, turns from sessions where id = ?", (session,)).fetchone()
+
+    def frames_after(self, session: str, seq: int) -> list[str]:
+        with self._lock:
+            return [row[0] for row in self.db.execute("select frame from frames where session = ? and seq > ? order by seq", (session, seq))]
+
+    def reply_to(self, fan_id: str, message_id: str) -> str | None:
+        """The `end` frame that answered this fan's message id, if it is still in the window."""
+        with self._lock:
+            row = self.db.execute(
+                "select f.frame from replies r join frames f on f.session = r.session and f.seq = r.seq where r.fan_id = ? and r.message_id = ?",
+                (fan_id, message_id),
+            ).fetchone()
+        return row[0] if row else None
+
+    def close(self) -> None:
+        self.db.close()
+
+
+@dataclass
+class Session:
+    id: str
+    fan_id: str
+    chat: ChatSession
+    log: FrameLog
+    ring: deque = field(default_factory=lambda: deque(maxlen=4096))  # (seq, frame text)
+    next_seq: int = 1
+    turns: int = 0
+    running: dict[str, int] = field(default_factory=dict)  # message id -> turn, while it is being answered
+    turn_task: asyncio.Task | None = None
+    listener: Callable[[str], None] | None = None  # the attached connection's queue
+    detached_at: float = 0.0
+
+    def emit(self, frame: protocol.Frame, message_id: str | None = None) -> str:
+        """Number the frame, keep it for resume (durably for `end` and `error`), hand it to the connection."""
+        data = frame.model_dump()
+        data["seq"] = self.next_seq
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        self.next_seq += 1
+        self.ring.append((data["seq"], text))
+        if data["type"] in ("end", "error"):
+            self.log.record(self.id, self.fan_id, data["seq"], self.turns, text, message_id)
+        if self.listener is not None:
+            self.listener(text)
+        return text
+
+    def missed(self, last_seq: int) -> list[str] | None:
+        """Frames after `last_seq` from the ring; None when the ring no longer reaches back."""
+        if last_seq >= self.next_seq - 1:
+            return []
+        if not self.ring or self.ring[0][0] > last_seq + 1:
+            return None
+        return [text for seq, text in self.ring if seq > last_seq]
+
+
+class SessionHub:
+    """Live sessions by id, for the resume window after their connection goes."""
+
+    def __init__(self, log: FrameLog, window_s: float):
+        self.log = log
+        self.window_s = window_s
+        self.sessions: dict[str, Session] = {}
+
+    def create(self, fan_id: str, chat: ChatSession) -> Session:
+        session = Session(id=secrets.token_urlsafe(12), fan_id=fan_id, chat=chat, log=self.log)
+        self.sessions[session.id] = session
+        return session
+
+    def live(self, session_id: str) -> Session | None:
+        self.expire()
+        return self.sessions.get(session_id)
+
+    def restore(self, session_id: str, fan_id: str, chat: ChatSession, last_seq: int) -> tuple[Session, list[str], bool] | None:
+        """A session from the durable log after a restart: (session, missed frames, cut off)."""
+        known = self.log.session(session_id)
+        if known is None or known[0] != fan_id:
+            return None
+        _, logged_seq, turns = known
+        session = Session(id=session_id, fan_id=fan_id, chat=chat, log=self.log, next_seq=max(logged_seq, last_seq) + 1, turns=turns)
+        self.sessions[session_id] = session
+        return session, self.log.frames_after(session_id, last_seq), last_seq > logged_seq
+
+    def expire(self, now: float | None = None) -> None:
+        now = now or time.monotonic()
+        for session_id, session in list(self.sessions.items()):
+            idle = session.listener is None and (session.turn_task is None or session.turn_task.done())
+            if idle and now - session.detached_at > self.window_s:
+                del self.sessions[session_id]
