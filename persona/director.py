@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ class ChatSession:
     last_usage: Usage | None = None
     last_turn: TurnResult | None = None
     heard: str | None = None  # set by interrupt(): the part of the reply the fan saw or heard
+    last_persona_s: float = 0.0  # time the last turn spent in the persona layer before the model was asked
 
 
 class Director:
@@ -87,6 +89,7 @@ class Director:
         The turn is committed to memory before this generator finishes, even if the stream is
         closed early (with the part the fan received)."""
         session.heard = None
+        started = time.perf_counter()
         decision = self.policy.check(user_text)
         if not decision.allowed:  # in character, and the model is not asked at all
             yield decision.reply
@@ -107,6 +110,7 @@ class Director:
         session.last_report = prompt.report
         guard = OutputGuard(self.persona, prompt.messages[0].content, self.prompts.today())
         session.last_usage = Usage(prompt.report.total_tokens, 0)
+        session.last_persona_s = time.perf_counter() - started  # policy, recall and prompt: before the model is asked
         stream = self.backend.stream(prompt.messages, params or self.params)
         fallback = ""  # the card's redirect, when the guard left nothing she can say
         try:

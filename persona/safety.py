@@ -81,6 +81,7 @@ class OutputGuard:
         phrases += [(phrase, "out_of_character") for phrase in ("as an AI language model", "as a language model", "I'm an AI assistant")]
         self.patterns = [(re.compile(rf"(?<!\w){re.escape(p)}(?!\w)", re.I), why) for p, why in phrases]
         self.prefixes = sorted({p.lower() for p, _ in phrases}, key=len)
+        self.longest = max([len(p) for p in self.prefixes] + [40 * self.QUOTE_WORDS])
         words = system_prompt.split()
         self.prompt_quotes = {" ".join(words[i : i + self.QUOTE_WORDS]).lower() for i in range(0, max(len(words) - self.QUOTE_WORDS + 1, 0))}
         self.text = ""
@@ -91,8 +92,11 @@ class OutputGuard:
         """The text that is now safe to send (held-back text comes out once it is safe or at the end)."""
         if self.tripped:
             return ""
+        # Only text that could hold a new violation is scanned: the new text and, before it,
+        # room for a phrase (or a quote) that ends in it. Long replies stay linear.
+        start = max(0, len(self.text) - self.longest)
         self.text += delta
-        cut = self._first_violation()
+        cut = self._first_violation(start)
         if cut is not None:
             safe_end = cut
         else:
@@ -110,16 +114,16 @@ class OutputGuard:
         tail = self.text[-max((len(p) for p in self.prefixes), default=0):].lower()
         return max((k for p in self.prefixes for k in range(min(len(p), len(tail)), 0, -1) if tail.endswith(p[:k])), default=0)
 
-    def _first_violation(self) -> int | None:
+    def _first_violation(self, start: int) -> int | None:
         found: list[tuple[int, str]] = []
         for pattern, why in self.patterns:
-            if match := pattern.search(self.text):
+            if match := pattern.search(self.text, start):
                 found.append((match.start(), why))
         if self.prompt_quotes:
-            words = self.text.split()
+            words = [(m.start(), m.group()) for m in re.finditer(r"\S+", self.text[start:])]
             for i in range(0, max(len(words) - self.QUOTE_WORDS + 1, 0)):
-                if " ".join(words[i : i + self.QUOTE_WORDS]).lower() in self.prompt_quotes:
-                    found.append((self.text.find(words[i]), "system_prompt"))
+                if " ".join(w for _, w in words[i : i + self.QUOTE_WORDS]).lower() in self.prompt_quotes:
+                    found.append((start + words[i][0], "system_prompt"))
                     break
         if not found:
             return None

@@ -48,6 +48,8 @@ class Metrics:
         self.turns = Counter("atelier_turns", "turns answered, by outcome", ["outcome"], registry=r)
         self.ttft = Histogram("atelier_time_to_first_token_seconds", "from a fan's message to the first delta", registry=r,
                               buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10))
+        self.persona_layer = Histogram("atelier_persona_layer_seconds", "policy, recall and prompt assembly before the model is asked", registry=r,
+                                       buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1))
 
 
 def token_secret(settings: Settings) -> bytes:
@@ -140,5 +142,6 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
         ws_ping_interval=config.ping_interval_s,
         ws_ping_timeout=config.ping_interval_s,
         ws_per_message_deflate=False,  # compression costs ~4x memory per connection
+        timeout_graceful_shutdown=10,  # then replies in flight end, committed as far as they got
         log_level="info",
     )

@@ -163,6 +163,8 @@ class ChatConnection:
             try:
                 raw = await asyncio.wait_for(self._receive(), self.settings.idle_timeout_s)
             except TimeoutError:
+                if self.session.turn_task is not None and not self.session.turn_task.done():
+                    continue  # a fan reading a long reply is not idle
                 await self._close(1000, "idle")
                 return
             try:
@@ -220,6 +222,7 @@ async def run_turn(service, session: Session, frame: protocol.Message, turn: int
             async for piece in reply:
                 if first:
                     metrics.ttft.observe(time.perf_counter() - received)
+                    metrics.persona_layer.observe(session.chat.last_persona_s)
                     first = False
                 session.emit(protocol.Delta(seq=0, turn=turn, text=piece))
         except asyncio.CancelledError:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import time
+from pathlib import Path
 
 import httpx
 import openai
@@ -15,6 +17,8 @@ import websockets
 
 from conftest import atelier
 from serving_server import AtelierServer, Client, token
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
 
 
 @pytest.fixture(scope="module")
@@ -253,3 +257,62 @@ async def test_a_restart_mid_reply_loses_no_committed_turn_and_the_store_stays_i
 
     with SQLiteStore(tmp_path / "memory-haeun.db") as store:
         assert store.db.execute("pragma integrity_check").fetchone()[0] == "ok"
+
+
+async def test_a_stalled_fan_is_disconnected_and_the_others_keep_streaming(cache_dir, model_dir):
+    """bench/ws_load.py's load instrument streams 2 KB frames as fast as it can to each fan. One fan
+    stops reading: its bounded queue fills and it alone is let go; the other keeps streaming."""
+    import socket
+    import subprocess
+    import sys
+
+    sys.path.insert(0, str(BENCH))
+    from ws_load import SECRET as BENCH_SECRET
+
+    from serving.auth import issue_token
+    from serving_server import free_port
+
+    port = free_port()
+    env = {**os.environ, "ATELIER_CACHE_DIR": str(cache_dir), "ATELIER_SERVING__SEND_QUEUE_FRAMES": "64"}
+    command = [sys.executable, str(BENCH / "ws_load.py"), "--serve", "ours", "--port", str(port), "--rate", "20000", "--tokens", "1000000", "--pad", "2000"]
+    server = subprocess.Popen(command, env=env)
+    try:
+        for _ in range(1200):
+            assert server.poll() is None, "the load-instrument server exited"
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            await asyncio.sleep(0.1)
+
+        async def fan(name: str, sock=None):
+            ws = await websockets.connect(f"ws://127.0.0.1:{port}/ws/chat", sock=sock)
+            await ws.send(json.dumps({"type": "hello", "token": issue_token(BENCH_SECRET.encode(), name, 600), "persona": "haeun"}))
+            assert json.loads(await ws.recv())["type"] == "ready"
+            await ws.send(json.dumps({"type": "message", "id": "1", "text": "Tell me everything."}))
+            return ws
+
+        tiny = socket.socket()
+        tiny.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        tiny.connect(("127.0.0.1", port))
+        stalled = await fan("stalled-fan", tiny)  # never reads again; the library stops reading after 16 frames
+        reader = await fan("reading-fan")
+        received, deadline = 0, time.monotonic() + 60
+        slow_clients = 0.0
+        while time.monotonic() < deadline and not slow_clients:
+            for _ in range(2000):
+                await reader.recv()
+                received += 1
+            line = next(line for line in httpx.get(f"http://127.0.0.1:{port}/metrics").text.splitlines() if line.startswith("atelier_ws_slow_clients_total"))
+            slow_clients = float(line.split()[1])
+        assert slow_clients == 1.0  # the stalled fan was let go...
+        for _ in range(2000):  # ...and the other one still streams
+            assert json.loads(await reader.recv())["type"] == "delta"
+        await reader.close()
+        stalled.transport.abort()
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            raise

@@ -1,0 +1,308 @@
+"""Chat endpoint benchmark: prints one JSON object. Loopback only, bounded in time.
+
+1. Load: --fans concurrent fans (default 2,000) each send one message and receive a reply
+   streamed by a constant-rate token source (a load instrument, not a model) for --seconds.
+   The same clients run against the Atelier app (uvicorn, the real protocol, director and
+   output guard) and against a bare `websockets` server that streams the same frames. Each
+   token carries the time it was produced, so a client measures frame latency directly.
+   Reported per server: frames/s, p50/p99 frame latency, server memory per connection, and
+   ours / bare.
+2. End to end with the embedded model (a real `atelier serve`) at 1, 4 and 16 concurrent
+   fans: time to first token p50/p99 and the time the persona layer takes before the model
+   is asked (policy, recall, prompt; from the server's histogram).
+
+Run: .venv/bin/python bench/ws_load.py [--fans 2000] [--seconds 10] [--rate 10] [--no-e2e]
+Each server runs in its own process; clients run in another.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+SECRET = "bench-secret-0123456789abcdef0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+# ---- the servers (run in a child process) -------------------------------------------------
+
+def serve_ours(port: int, rate: float, tokens: int, pad: int = 0) -> None:
+    import uvicorn
+    from transformers import AutoTokenizer
+
+    from persona.card import load_persona
+    from persona.director import Director
+    from persona.prompt import PromptBuilder
+    from pipelines.dialogue import DialogueBackend, Finished, GenerationParams, TextDelta, Usage, prepare_embedded_model
+    from serving.app import create_app
+    from serving.runtime import Runtime
+    from serving.settings import load_settings
+
+    filler = "~" * pad + (" " if pad else "")
+
+    class ConstantRateSource(DialogueBackend):
+        """A load instrument: `tokens` tokens at `rate` a second, each the time it was produced."""
+
+        name = "constant-rate"
+
+        async def stream(self, messages, params) -> AsyncIterator:
+            start = time.time()
+            for n in range(tokens):
+                await asyncio.sleep(max(0.0, start + n / rate - time.time()))
+                yield TextDelta(f"{time.time():.6f} {filler}")
+            yield Finished(Usage(0, tokens), "length")
+
+    settings = load_settings(environ={**os.environ, "ATELIER_SERVING__TOKEN_SECRET": SECRET, "ATELIER_MEMORY__DATA_DIR": tempfile.mkdtemp(),
+                                      "ATELIER_SERVING__CONNECTIONS_PER_ADDRESS": "100000", "ATELIER_SERVING__MESSAGES_PER_MINUTE": "1000"})
+    card = load_persona(settings.persona, settings.personas_dir)
+    tokenizer = AutoTokenizer.from_pretrained(prepare_embedded_model(settings.cache_path))
+    backend = ConstantRateSource()
+    director = Director(card, backend, PromptBuilder(card, tokenizer, 4096), GenerationParams(max_tokens=min(tokens, 32768)))  # the source ignores it
+    app = create_app(settings, Runtime(card, backend, director, None))
+    uvicorn.run(app, host="127.0.0.1", port=port, ws="websockets-sansio", ws_per_message_deflate=False, log_level="warning", backlog=4096, timeout_graceful_shutdown=2)
+
+
+def serve_bare(port: int, rate: float, tokens: int) -> None:
+    import websockets
+
+    async def handler(ws) -> None:
+        seq = 0
+
+        async def send(frame: dict) -> None:
+            nonlocal seq
+            seq += 1
+            await ws.send(json.dumps({**frame, "seq": seq}, separators=(",", ":")))
+
+        json.loads(await ws.recv())  # hello
+        await send({"type": "ready", "session": "bare", "fan": "bare", "persona": "bare", "greeting": "", "resumed": False, "protocol": 1})
+        async for raw in ws:
+            message = json.loads(raw)
+            start = time.time()
+            for n in range(tokens):
+                await asyncio.sleep(max(0.0, start + n / rate - time.time()))
+                await send({"type": "delta", "turn": 1, "text": f"{time.time():.6f} "})
+            await send({"type": "end", "turn": 1, "message_id": message["id"], "text": "", "usage": {"prompt_tokens": 0, "completion_tokens": tokens, "cached_tokens": 0}})
+
+    async def main() -> None:
+        async with websockets.serve(handler, "127.0.0.1", port, compression=None, max_size=16384, backlog=4096):
+            await asyncio.Future()
+
+    asyncio.run(main())
+
+
+def start_server(kind: str, rate: float, tokens: int) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, __file__, "--serve", kind, "--port", str(port), "--rate", str(rate), "--tokens", str(tokens)])
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return process, port
+        time.sleep(0.2)
+    raise TimeoutError(f"the {kind} server did not start")
+
+
+# ---- the clients ------------------------------------------------------------------------------
+
+class Tally:
+    """What every fan's client adds to: frames and latencies inside the measuring window."""
+
+    def __init__(self, fans: int):
+        self.fans = fans
+        self.ready = 0
+        self.all_ready = asyncio.Event()
+        self.go = asyncio.Event()
+        self.window = (float("inf"), float("inf"))
+        self.frames = 0
+        self.latencies: list[float] = []
+
+
+async def one_fan(url: str, fan: str, tally: Tally) -> None:
+    import websockets
+
+    from serving.auth import issue_token
+
+    async with websockets.connect(url, compression=None, open_timeout=120, max_queue=None) as ws:
+        await ws.send(json.dumps({"type": "hello", "token": issue_token(SECRET.encode(), fan, 3600), "persona": "haeun"}))
+        json.loads(await ws.recv())
+        tally.ready += 1
+        if tally.ready == tally.fans:
+            tally.all_ready.set()
+        await tally.go.wait()
+        await ws.send(json.dumps({"type": "message", "id": "1", "text": "Tell me about your studio."}))
+        async for raw in ws:
+            frame = json.loads(raw)
+            if frame["type"] == "delta":
+                now = time.time()
+                if tally.window[0] <= now <= tally.window[1]:
+                    tally.frames += 1
+                    tally.latencies.append(now - float(frame["text"].split()[0]))
+            elif frame["type"] in ("end", "error"):
+                return
+
+
+async def load(url: str, fans: int, seconds: float, server_pid: int) -> dict:
+    tally = Tally(fans)
+    rss_before = rss_kib(server_pid)
+    tasks = []
+    for i in range(fans):
+        tasks.append(asyncio.create_task(one_fan(url, f"fan{i}", tally)))
+        if i % 100 == 99:
+            await asyncio.sleep(0.05)  # thousands of connects in one tick overflow the accept backlog
+    await asyncio.wait_for(tally.all_ready.wait(), 300)
+    rss_connected = rss_kib(server_pid)
+    # Measure the middle of the streams: after every reply has started, before any has ended.
+    begin = time.time() + 2.0
+    tally.window = (begin, begin + seconds - 3.0)
+    tally.go.set()
+    await asyncio.gather(*tasks)
+    latencies = sorted(tally.latencies)
+    return {
+        "frames_per_s": round(tally.frames / (tally.window[1] - tally.window[0])),
+        "latency_p50_ms": round(1000 * latencies[len(latencies) // 2], 2) if latencies else None,
+        "latency_p99_ms": round(1000 * latencies[int(len(latencies) * 0.99)], 2) if latencies else None,
+        "memory_per_connection_kib": round((rss_connected - rss_before) / fans, 1),
+    }
+
+
+def load_side_by_side(fans: int, seconds: float, rate: float) -> dict:
+    tokens = int(rate * seconds)
+    result: dict = {"fans": fans, "tokens_per_s_per_fan": rate, "stream_s": seconds}
+    for kind in ("bare", "ours"):
+        process, port = start_server(kind, rate, tokens)
+        try:
+            result[kind] = asyncio.run(load(f"ws://127.0.0.1:{port}/ws/chat", fans, seconds, process.pid))
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    result["ours_over_bare"] = {"throughput": round(result["ours"]["frames_per_s"] / result["bare"]["frames_per_s"], 3),
+                                "p99": round(result["ours"]["latency_p99_ms"] / result["bare"]["latency_p99_ms"], 2)}
+    return result
+
+
+# ---- end to end with the embedded model -------------------------------------------------------
+
+async def e2e_round(url: str, fans: int, round_id: str) -> list[float]:
+    import websockets
+
+    from serving.auth import issue_token
+
+    async def one(i: int) -> float:
+        async with websockets.connect(url) as ws:
+            await ws.send(json.dumps({"type": "hello", "token": issue_token(SECRET.encode(), f"e2e-{round_id}-{i}", 3600), "persona": "haeun"}))
+            await ws.recv()
+            sent = time.perf_counter()
+            await ws.send(json.dumps({"type": "message", "id": "1", "text": f"Hi Haeun! I'm fan {i}. What are you sewing today?"}))
+            first = None
+            async for raw in ws:
+                frame = json.loads(raw)
+                if frame["type"] == "delta" and first is None:
+                    first = time.perf_counter() - sent
+                if frame["type"] in ("end", "error"):
+                    return first if first is not None else float("nan")
+
+    return list(await asyncio.gather(*(one(i) for i in range(fans))))
+
+
+def histogram_mean_and_p50(metrics_text: str, name: str) -> tuple[float, float]:
+    buckets, total, count = [], 0.0, 0.0
+    for line in metrics_text.splitlines():
+        if line.startswith(f"{name}_bucket"):
+            le = line.split('le="')[1].split('"')[0]
+            buckets.append((float(le), float(line.split()[-1])))
+        elif line.startswith(f"{name}_sum"):
+            total = float(line.split()[-1])
+        elif line.startswith(f"{name}_count"):
+            count = float(line.split()[-1])
+    p50 = next((le for le, seen in buckets if seen >= count / 2), float("nan"))
+    return (total / count if count else float("nan")), p50
+
+
+def end_to_end(levels: list[int]) -> dict:
+    import httpx
+
+    from serving_server import AtelierServer
+
+    settings = load_settings_for_e2e()
+    with tempfile.TemporaryDirectory() as data_dir:
+        server = AtelierServer(settings.cache_path, Path(data_dir), dialogue__generation__max_tokens="16",
+                               serving__connections_per_address="1000", serving__messages_per_minute="1000")
+        server.env["ATELIER_SERVING__TOKEN_SECRET"] = SECRET
+        with server:
+            asyncio.run(e2e_round(server.ws_url, 1, "warm"))  # first prompt: caches warm
+            result = {}
+            for fans in levels:
+                before = histogram_mean_and_p50(httpx.get(f"{server.url}/metrics").text, "atelier_persona_layer_seconds")
+                ttfts = sorted(asyncio.run(e2e_round(server.ws_url, fans, str(fans))))
+                mean, p50_bucket = histogram_mean_and_p50(httpx.get(f"{server.url}/metrics").text, "atelier_persona_layer_seconds")
+                result[f"{fans}_fans"] = {
+                    "ttft_p50_s": round(ttfts[len(ttfts) // 2], 3),
+                    "ttft_p99_s": round(ttfts[min(int(len(ttfts) * 0.99), len(ttfts) - 1)], 3),
+                    "persona_layer_mean_ms_so_far": round(1000 * mean, 2),
+                    "persona_layer_p50_at_most_ms": round(1000 * p50_bucket, 1),
+                }
+            return result
+
+
+def load_settings_for_e2e():
+    from serving.settings import load_settings
+
+    return load_settings()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--fans", type=int, default=2000)
+    parser.add_argument("--seconds", type=float, default=10.0, help="how long each reply streams")
+    parser.add_argument("--rate", type=float, default=10.0, help="tokens a second per fan")
+    parser.add_argument("--no-e2e", action="store_true", help="skip the embedded-model part")
+    parser.add_argument("--serve", choices=["ours", "bare"], help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--tokens", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--pad", type=int, default=0, help=argparse.SUPPRESS)  # bytes added to each token (tests fill buffers fast)
+    args = parser.parse_args()
+    if args.serve:
+        if args.serve == "ours":
+            serve_ours(args.port, args.rate, args.tokens, args.pad)
+        else:
+            serve_bare(args.port, args.rate, args.tokens)
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 4 * args.fans + 1024)), hard))
+    result: dict = {"date": dt.date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} cores, no GPU"}
+    result["load"] = load_side_by_side(args.fans, args.seconds, args.rate)
+    if not args.no_e2e:
+        result["end_to_end"] = end_to_end([1, 4, 16])
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
