@@ -17,7 +17,7 @@ from persona.memory.retrieval import Recall
 from persona.memory.summary import PREFIX as SUMMARY_PREFIX
 from persona.memory.summary import summarise_exchanges
 from persona.prompt import FanProfile, PromptBuilder, PromptReport
-from persona.safety import InputPolicy, OutputGuard
+from persona.safety import GuardRules, InputPolicy, OutputGuard
 from pipelines.dialogue import ChatMessage, DialogueBackend, GenerationParams, TextDelta, Usage
 
 INTERRUPTED = " —"  # marks a reply the fan cut off, in history and memory
@@ -57,6 +57,8 @@ class Director:
         self.params = params
         self.memory = memory
         self.policy = InputPolicy(persona)
+        self._rules_key: tuple | None = None
+        self._rules: GuardRules | None = None
         # Memory work runs on one thread, in order: the store's connection is never shared
         # mid-transaction, and learning queued after a turn finishes before the next recall.
         self._memory_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="atelier-memory")
@@ -108,7 +110,7 @@ class Director:
             # Forget what the budget dropped, so the next prompt starts from the same prefix.
             del session.history[: prompt.report.history_dropped]
         session.last_report = prompt.report
-        guard = OutputGuard(self.persona, prompt.messages[0].content, self.prompts.today())
+        guard = OutputGuard(self._guard_rules(prompt.messages[0].content))
         session.last_usage = Usage(prompt.report.total_tokens, 0)
         session.last_persona_s = time.perf_counter() - started  # policy, recall and prompt: before the model is asked
         stream = self.backend.stream(prompt.messages, params or self.params)
@@ -136,6 +138,14 @@ class Director:
                 reply = (seen.rstrip() + INTERRUPTED).strip()
             await self._commit(session, prompt.messages[-1], user_text, reply, session.last_usage)
             session.last_turn = TurnResult(reply, session.last_usage, interrupted=interrupted, guarded=guard.tripped)
+
+    def _guard_rules(self, system_prompt: str) -> GuardRules:
+        """Compiled once and reused while the static block and the day stay the same (every fan shares them)."""
+        key = (system_prompt, self.prompts.today())
+        if self._rules_key != key:
+            self._rules = GuardRules.build(self.persona, *key)
+            self._rules_key = key
+        return self._rules
 
     async def _commit(self, session: ChatSession, sent: ChatMessage, user_text: str, reply: str, usage: Usage) -> None:
         """Into history (the user message as sent, with its context, so the next prompt

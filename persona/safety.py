@@ -66,41 +66,64 @@ class InputPolicy:
         return PolicyDecision(True)
 
 
-class OutputGuard:
-    """Feed it the reply's text as it streams; it returns what is safe to send so far.
-    Once it trips, ``tripped`` names why and everything after the offending phrase is dropped."""
+@dataclass(frozen=True)
+class GuardRules:
+    """What a reply must never contain, compiled once per persona, system prompt and day."""
 
-    QUOTE_WORDS = 12  # this many consecutive words of her system prompt in a reply is a leak
+    phrases: dict[str, str]  # lowercased phrase -> why
+    pattern: re.Pattern[str]  # any phrase, as whole words
+    prefixes: frozenset[str]  # every proper prefix of a phrase, lowercased: text that must wait
+    longest: int
+    prompt_quotes: frozenset[str]  # every run of QUOTE_WORDS words of her system prompt, lowercased
 
-    def __init__(self, persona: PersonaCard, system_prompt: str = "", today: dt.date | None = None):
-        today = today or dt.date.today()
-        phrases = [(phrase, "out_of_character") for phrase in persona.voice.banned_phrases]
+    @classmethod
+    def build(cls, persona: PersonaCard, system_prompt: str, today: dt.date) -> GuardRules:
+        phrases = {p.lower(): "out_of_character" for p in (*persona.voice.banned_phrases, *OUT_OF_CHARACTER)}
         for entry in persona.canon:
             if entry.enabled and not entry.is_visible(today) and not entry.use_regex:
-                phrases += [(key, f"embargoed:{entry.id}") for key in entry.keys if len(key) >= 4]
-        phrases += [(phrase, "out_of_character") for phrase in ("as an AI language model", "as a language model", "I'm an AI assistant")]
-        self.patterns = [(re.compile(rf"(?<!\w){re.escape(p)}(?!\w)", re.I), why) for p, why in phrases]
-        self.prefixes = sorted({p.lower() for p, _ in phrases}, key=len)
-        self.longest = max([len(p) for p in self.prefixes] + [40 * self.QUOTE_WORDS])
-        words = system_prompt.split()
-        self.prompt_quotes = {" ".join(words[i : i + self.QUOTE_WORDS]).lower() for i in range(0, max(len(words) - self.QUOTE_WORDS + 1, 0))}
+                phrases.update({key.lower(): f"embargoed:{entry.id}" for key in entry.keys if len(key) >= 4})
+        alternatives = "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True))
+        words = system_prompt.lower().split()
+        return cls(
+            phrases=phrases,
+            pattern=re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.I),
+            prefixes=frozenset(p[:k] for p in phrases for k in range(1, len(p))),
+            longest=max(map(len, phrases)),
+            prompt_quotes=frozenset(" ".join(words[i : i + QUOTE_WORDS]) for i in range(len(words) - QUOTE_WORDS + 1)),
+        )
+
+
+OUT_OF_CHARACTER = ("as an AI language model", "as a language model", "I'm an AI assistant")
+QUOTE_WORDS = 12  # this many consecutive words of her system prompt in a reply is a leak
+WORD = re.compile(r"\S+(?=\s)")  # a word that is complete: whitespace follows it
+
+
+class OutputGuard:
+    """Feed it the reply's text as it streams; it returns what is safe to send so far.
+    Once it trips, ``tripped`` names why and everything from the offending phrase on is
+    dropped. Each delta costs time in its own length, not in the reply's."""
+
+    def __init__(self, rules: GuardRules):
+        self.rules = rules
         self.text = ""
         self.sent = 0
         self.tripped = ""
+        self._words: list[tuple[int, str]] = []  # (start, lowercased) of each complete word
+        self._scanned = 0  # where the next complete word may start
 
     def feed(self, delta: str, final: bool = False) -> str:
         """The text that is now safe to send (held-back text comes out once it is safe or at the end)."""
         if self.tripped:
             return ""
-        # Only text that could hold a new violation is scanned: the new text and, before it,
-        # room for a phrase (or a quote) that ends in it. Long replies stay linear.
-        start = max(0, len(self.text) - self.longest)
-        self.text += delta
-        cut = self._first_violation(start)
+        start = max(0, len(self.text) - self.rules.longest)  # a phrase ending in the new text starts here at the earliest
+        self.text += delta + (" " if final else "")  # at the end, the last word is complete too
+        cut = self._violation(start)
+        if final:
+            self.text = self.text[:-1]
         if cut is not None:
             safe_end = cut
         else:
-            safe_end = len(self.text) if final else max(len(self.text) - self._partial_match(), self.sent)
+            safe_end = len(self.text) if final else len(self.text) - self._partial_match()
         out = self.text[self.sent : max(safe_end, self.sent)]
         self.sent = max(safe_end, self.sent)
         return out
@@ -111,21 +134,21 @@ class OutputGuard:
 
     def _partial_match(self) -> int:
         """How many characters at the end could be the start of a phrase: those wait."""
-        tail = self.text[-max((len(p) for p in self.prefixes), default=0):].lower()
-        return max((k for p in self.prefixes for k in range(min(len(p), len(tail)), 0, -1) if tail.endswith(p[:k])), default=0)
+        tail = self.text[-self.rules.longest :].lower()
+        return next((k for k in range(len(tail), 0, -1) if tail[-k:] in self.rules.prefixes), 0)
 
-    def _first_violation(self, start: int) -> int | None:
+    def _violation(self, start: int) -> int | None:
         found: list[tuple[int, str]] = []
-        for pattern, why in self.patterns:
-            if match := pattern.search(self.text, start):
-                found.append((match.start(), why))
-        if self.prompt_quotes:
-            words = [(m.start(), m.group()) for m in re.finditer(r"\S+", self.text[start:])]
-            for i in range(0, max(len(words) - self.QUOTE_WORDS + 1, 0)):
-                if " ".join(w for _, w in words[i : i + self.QUOTE_WORDS]).lower() in self.prompt_quotes:
-                    found.append((start + words[i][0], "system_prompt"))
+        if match := self.rules.pattern.search(self.text, start):
+            found.append((match.start(), self.rules.phrases[match.group().lower()]))
+        if self.rules.prompt_quotes:
+            for match in WORD.finditer(self.text, self._scanned):
+                self._words.append((match.start(), match.group().lower()))
+                self._scanned = match.end()
+                if len(self._words) >= QUOTE_WORDS and " ".join(w for _, w in self._words[-QUOTE_WORDS:]) in self.rules.prompt_quotes:
+                    found.append((self._words[-QUOTE_WORDS][0], "system_prompt"))
                     break
         if not found:
             return None
-        start, self.tripped = min(found)
-        return start
+        at, self.tripped = min(found)
+        return at

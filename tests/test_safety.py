@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from persona.safety import InputPolicy, OutputGuard
+from persona.safety import GuardRules, InputPolicy, OutputGuard
 
 TODAY = dt.date(2026, 11, 21)
 
@@ -37,7 +37,7 @@ def stream(guard: OutputGuard, pieces: list[str]) -> str:
 
 
 def test_a_banned_phrase_split_across_deltas_never_reaches_the_fan(haeun):
-    guard = OutputGuard(haeun, today=TODAY)
+    guard = OutputGuard(GuardRules.build(haeun, "", TODAY))
     pieces = ["Well, ", "as an A", "I lang", "uage model I can't sew."]
     sent = []
     for piece in pieces:
@@ -48,19 +48,19 @@ def test_a_banned_phrase_split_across_deltas_never_reaches_the_fan(haeun):
 
 
 def test_text_is_held_back_only_while_it_could_start_a_phrase(haeun):
-    guard = OutputGuard(haeun, today=TODAY)
+    guard = OutputGuard(GuardRules.build(haeun, "", TODAY))
     assert guard.feed("Bobbin is asleep on the organza. ") == "Bobbin is asleep on the organza. "
     assert guard.feed("As a") == ""  # could be "As a large language model"
     assert guard.feed(" child I sewed.") == "As a child I sewed."
 
 
 def test_embargoed_lore_is_cut_and_released_lore_is_not(haeun):
-    assert stream(OutputGuard(haeun, today=TODAY), ["My next album is Low Tide ", "Radio, out in May."]) == "My next album is "
-    assert stream(OutputGuard(haeun, today=dt.date(2027, 6, 1)), ["My album Low Tide Radio is out."]) == "My album Low Tide Radio is out."
+    assert stream(OutputGuard(GuardRules.build(haeun, "", TODAY)), ["My next album is Low Tide ", "Radio, out in May."]) == "My next album is "
+    assert stream(OutputGuard(GuardRules.build(haeun, "", dt.date(2027, 6, 1))), ["My album Low Tide Radio is out."]) == "My album Low Tide Radio is out."
 
 
 def test_her_system_prompt_quoted_back_stops_the_reply(haeun):
     prompt = "You are Haeun, a virtual human who designs clothes and composes music in a studio in Seongsu-dong, Seoul."
-    guard = OutputGuard(haeun, prompt, today=TODAY)
+    guard = OutputGuard(GuardRules.build(haeun, prompt, TODAY))
     stream(guard, ["Sure! Here it is: You are Haeun, a virtual human who designs clothes and composes music in a studio and more"])
     assert guard.tripped == "system_prompt" and "designs clothes and composes music" not in guard.safe_text
