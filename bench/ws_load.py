@@ -267,7 +267,9 @@ def end_to_end(levels: list[int]) -> dict:
 
     from serving_server import AtelierServer
 
-    settings = load_settings_for_e2e()
+    from serving.settings import load_settings
+
+    settings = load_settings()
     with tempfile.TemporaryDirectory() as data_dir:
         server = AtelierServer(settings.cache_path, Path(data_dir), dialogue__generation__max_tokens="16",
                                serving__connections_per_address="1000", serving__messages_per_minute="1000")
@@ -286,12 +288,6 @@ def end_to_end(levels: list[int]) -> dict:
                     "persona_layer_p50_at_most_ms": round(1000 * p50_bucket, 1),
                 }
             return result
-
-
-def load_settings_for_e2e():
-    from serving.settings import load_settings
-
-    return load_settings()
 
 
 def main() -> None:

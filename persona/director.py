@@ -19,6 +19,7 @@ from persona.memory.summary import summarise_exchanges
 from persona.prompt import FanProfile, PromptBuilder, PromptReport
 from persona.safety import GuardRules, InputPolicy, OutputGuard
 from pipelines.dialogue import ChatMessage, DialogueBackend, GenerationParams, TextDelta, Usage
+from pipelines.dialogue.base import shared_prefix_length
 
 INTERRUPTED = " —"  # marks a reply the fan cut off, in history and memory
 
@@ -134,7 +135,7 @@ class Director:
             reply = (guard.safe_text + fallback).strip()
             interrupted = session.heard is not None
             if interrupted:
-                seen = _common_prefix(reply, session.heard.strip())
+                seen = reply[: shared_prefix_length(reply, session.heard.strip())]
                 reply = (seen.rstrip() + INTERRUPTED).strip()
             await self._commit(session, prompt.messages[-1], user_text, reply, session.last_usage)
             session.last_turn = TurnResult(reply, session.last_usage, interrupted=interrupted, guarded=guard.tripped)
@@ -173,11 +174,3 @@ class Director:
         except Exception:  # the jobs stay queued and run again at the next session start
             logging.getLogger(__name__).exception("learning from a turn failed")
 
-
-def _common_prefix(a: str, b: str) -> str:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return a[:n]

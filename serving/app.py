@@ -69,10 +69,17 @@ class ChatService:
     hub: SessionHub
     metrics: Metrics = field(default_factory=Metrics)
     buckets: dict[str, TokenBucket] = field(default_factory=dict)
-    connections: ConnectionCaps = field(default=None)  # type: ignore[assignment]
+    connections: ConnectionCaps = field(init=False)
 
     def __post_init__(self) -> None:
         self.connections = ConnectionCaps(self.settings.serving.connections_per_address)
+
+    def bucket(self, fan_id: str) -> TokenBucket:
+        """The fan's message-rate bucket, shared by all of the fan's connections and API calls."""
+        if fan_id not in self.buckets:
+            config = self.settings.serving
+            self.buckets[fan_id] = TokenBucket(config.messages_per_minute / 60, config.message_burst)
+        return self.buckets[fan_id]
 
 
 async def chat_socket(websocket: WebSocket) -> None:
@@ -105,7 +112,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         ready = runtime or await start_runtime(settings, log=log.info)
         data_dir = settings.memory.data_dir.expanduser()
         frame_log = FrameLog(data_dir / f"sessions-{ready.persona.id}.db", settings.serving.resume_window_s)
-        app.state.service = ChatService(settings, ready, token_secret(settings), SessionHub(frame_log, settings.serving.resume_window_s))
+        app.state.service = ChatService(settings, ready, token_secret(settings), SessionHub(frame_log))
         try:
             yield
         finally:

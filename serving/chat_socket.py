@@ -19,14 +19,12 @@ from persona.memory.records import MemoryStoreError
 from pipelines.dialogue import DialogueError
 from serving import protocol
 from serving.auth import AuthError, verify_token
-from serving.limits import TokenBucket
 from serving.sessions import Session
 
 log = logging.getLogger(__name__)
 
 POLICY_VIOLATION = 1008
 TRY_AGAIN_LATER = 1013
-CLOSED = object()  # ends the sender task
 
 
 class ChatConnection:
@@ -51,7 +49,8 @@ class ChatConnection:
             asyncio.get_running_loop().create_task(self._close(TRY_AGAIN_LATER, "client too slow"))
 
     async def _sender(self) -> None:
-        while (text := await self.queue.get()) is not CLOSED:
+        while True:
+            text = await self.queue.get()
             await self.ws.send_text(text)
             self.service.metrics.frames_sent.inc()
 
@@ -77,8 +76,7 @@ class ChatConnection:
             return
         sender = None
         try:
-            hello = await self._hello()
-            if hello is None:
+            if not await self._hello():
                 return
             sender = asyncio.create_task(self._sender())
             await self._serve()
@@ -89,11 +87,12 @@ class ChatConnection:
             if self.session is not None and self.session.listener == self._enqueue:
                 self.session.listener = None
                 self.session.detached_at = time.monotonic()
-            if sender is not None:
-                self.queue.put_nowait(CLOSED) if not self.queue.full() else sender.cancel()
+            if sender is not None:  # frames still queued are in the session's ring, for a resume
+                sender.cancel()
                 await asyncio.gather(sender, return_exceptions=True)
 
-    async def _hello(self) -> protocol.Hello | None:
+    async def _hello(self) -> bool:
+        """Read and check `hello`, then attach to a session; False when refused (and closed)."""
         try:
             raw = await asyncio.wait_for(self._receive(), self.settings.hello_timeout_s)
             frame = protocol.parse_client_frame(raw)
@@ -120,27 +119,26 @@ class ChatConnection:
             await self._refuse("not_found", f"this server hosts persona {persona.id!r}, not {frame.persona!r}", POLICY_VIOLATION)
             return None
         await self._attach(claims.fan_id, frame.resume)
-        return frame
+        return True
 
     async def _attach(self, fan_id: str, resume: protocol.ResumePoint | None) -> None:
         hub, director = self.service.hub, self.service.runtime.director
         missed: list[str] = []
         cut_off = False
-        if resume is not None:
-            session = hub.live(resume.session)
-            if session is not None and session.fan_id == fan_id:
-                missed = session.missed(resume.last_seq)
-                if missed is None:  # the ring no longer reaches back: the durable log does
-                    missed = session.log.frames_after(session.id, resume.last_seq)
-                self.session = session
-            elif session is None:
-                chat = await director.start_session(fan_id, recent_turns=self.service.settings.memory.recent_turns)
-                restored = hub.restore(resume.session, fan_id, chat, resume.last_seq)
-                if restored is not None:
-                    self.session, missed, cut_off = restored
-        if self.session is None:
+        live = hub.live(resume.session) if resume is not None else None
+        if live is not None and live.fan_id == fan_id:
+            self.session = live
+            missed = live.missed(resume.last_seq)
+            if missed is None:  # the ring no longer reaches back: the durable log does
+                missed = live.log.frames_after(live.id, resume.last_seq)
+        else:
             chat = await director.start_session(fan_id, recent_turns=self.service.settings.memory.recent_turns)
-            self.session = hub.create(fan_id, chat)
+            # A session of this fan's from before a restart, else a new one (never another fan's).
+            restored = hub.restore(resume.session, fan_id, chat, resume.last_seq) if resume is not None and live is None else None
+            if restored is not None:
+                self.session, missed, cut_off = restored
+            else:
+                self.session = hub.create(fan_id, chat)
         session = self.session
         # No await from here on: the missed frames, then `ready`, then live frames, in seq order.
         for text in missed:
@@ -158,7 +156,7 @@ class ChatConnection:
         return message["text"] if message.get("text") is not None else message.get("bytes", b"")
 
     async def _serve(self) -> None:
-        bucket = self.service.buckets.setdefault(self.session.fan_id, TokenBucket(self.settings.messages_per_minute / 60, self.settings.message_burst))
+        bucket = self.service.bucket(self.session.fan_id)
         while not self.stalled:
             try:
                 raw = await asyncio.wait_for(self._receive(), self.settings.idle_timeout_s)
@@ -205,9 +203,8 @@ class ChatConnection:
         if session.turn_task is not None and not session.turn_task.done():
             session.emit(protocol.Error(seq=0, code="busy", message="she is still answering; wait for end, or interrupt"))
             return
-        session.turns += 1
-        session.running[frame.id] = session.turns
-        session.turn_task = asyncio.get_running_loop().create_task(run_turn(self.service, session, frame, session.turns))
+        turn = session.start_turn(frame.id)
+        session.turn_task = asyncio.get_running_loop().create_task(run_turn(self.service, session, frame, turn))
 
 
 async def run_turn(service, session: Session, frame: protocol.Message, turn: int) -> None:
@@ -240,4 +237,4 @@ async def run_turn(service, session: Session, frame: protocol.Message, turn: int
         metrics.turns.labels(outcome="error").inc()
         session.emit(protocol.Error(seq=0, code="internal", message="something went wrong on the server; try again", turn=turn))
     finally:
-        session.running.pop(frame.id, None)
+        session.running.discard(frame.id)

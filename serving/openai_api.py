@@ -20,7 +20,6 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from pipelines.dialogue import ChatMessage, DialogueError, GenerationParams
 from serving.auth import AuthError, verify_token
-from serving.limits import TokenBucket
 from serving.protocol import MAX_TEXT_CHARS
 
 
@@ -96,8 +95,7 @@ async def chat_completions(request: Request) -> Response:
     user_text = conversation[-1].text
     if len(user_text) > MAX_TEXT_CHARS:
         return openai_error(400, f"the last user message has {len(user_text)} characters; the limit is {MAX_TEXT_CHARS}", "invalid_request_error", "too_large")
-    bucket = service.buckets.setdefault(claims.fan_id, TokenBucket(service.settings.serving.messages_per_minute / 60, service.settings.serving.message_burst))
-    if not bucket.take():
+    if not service.bucket(claims.fan_id).take():
         return openai_error(429, "slow down: too many messages for this fan", "rate_limit_error", "rate_limited")
 
     session = await runtime.director.start_session(claims.fan_id, recent_turns=0)

@@ -1,14 +1,17 @@
 """Chat sessions that outlive a connection: numbered frames, resume and idempotent messages.
 
 A session belongs to one fan. Every frame sent in it gets the next ``seq`` and goes into a
-ring in memory (for the resume window); ``end`` and ``error`` frames, the message ids they
-answer and the session's last seq also go into a small SQLite log before they are sent, so
-a reconnecting client gets what it missed even after a server restart:
+ring in memory (for the resume window). What answers a turn (``end``, or an ``error`` of the
+turn) also goes into a small SQLite log before it is sent, with the message id it answers,
+and so does the start of each turn, so a reconnecting client gets what it missed even after
+a server restart:
 
 - same process: every missed frame, deltas included, from the ring;
 - after a restart: the committed replies (``end``, with the whole text) from the log, and a
-  ``cut_off`` error when the client had seen part of a reply that never ended; sending that
-  message again with the same id gets a fresh reply.
+  ``cut_off`` error when a turn had started and never ended; sending that message again
+  with the same id gets a fresh reply.
+Pongs and errors about bad frames are not logged: nothing a client sends costs a disk write
+unless it starts a turn.
 A message id that already has an ``end`` gets that reply again (``repeated``), not a new one.
 """
 
@@ -28,11 +31,15 @@ from pathlib import Path
 from persona.director import ChatSession
 from serving import protocol
 
+SCHEMA_VERSION = 2  # the log only bridges a restart: an older one is dropped, not migrated
 SCHEMA = """
-create table if not exists sessions (id text primary key, fan_id text not null, last_seq integer not null, turns integer not null, touched real not null);
-create table if not exists frames (session text not null, seq integer not null, frame text not null, at real not null, primary key (session, seq));
-create table if not exists replies (fan_id text not null, message_id text not null, session text not null, seq integer not null, primary key (fan_id, message_id));
+drop table if exists sessions; drop table if exists frames; drop table if exists replies;
+create table sessions (id text primary key, fan_id text not null, last_seq integer not null, started integer not null,
+                       answered integer not null, touched real not null);
+create table frames (session text not null, seq integer not null, frame text not null, at real not null, primary key (session, seq));
+create table replies (fan_id text not null, message_id text not null, session text not null, seq integer not null, primary key (fan_id, message_id));
 """
+DURABLE_FRAMES = ("end", "error")  # an error is logged only when it ends a turn
 
 
 class FrameLog:
@@ -44,8 +51,10 @@ class FrameLog:
         self._lock = threading.Lock()
         self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self.db.execute("pragma journal_mode = wal")
+        self.db.execute("pragma synchronous = normal")  # survives a killed process; a write costs no fsync on the event loop
         self.db.execute("pragma busy_timeout = 5000")
-        self.db.executescript(SCHEMA)
+        if self.db.execute("pragma user_version").fetchone()[0] != SCHEMA_VERSION:
+            self.db.executescript(f"begin immediate; {SCHEMA} pragma user_version = {SCHEMA_VERSION}; commit;")
         self.prune()
 
     def prune(self, now: float | None = None) -> None:
@@ -57,23 +66,32 @@ class FrameLog:
             self.db.execute("delete from sessions where touched < ?", (cutoff,))
             self.db.execute("commit")
 
-    def record(self, session: str, fan_id: str, seq: int, turns: int, frame: str, message_id: str | None) -> None:
+    def start_turn(self, session: str, fan_id: str, turn: int, seq: int) -> None:
+        with self._lock:
+            self.db.execute(
+                "insert into sessions values (?, ?, ?, ?, 0, ?) on conflict(id) do update set started = excluded.started, touched = excluded.touched",
+                (session, fan_id, seq, turn, time.time()),
+            )
+
+    def record(self, session: str, fan_id: str, seq: int, turn: int, frame: str, message_id: str | None) -> None:
+        """A frame that answers `turn` (and, for a reply, the message id it answers)."""
         now = time.time()
         with self._lock:
             self.db.execute("begin immediate")
             self.db.execute(
-                "insert into sessions values (?, ?, ?, ?, ?) on conflict(id) do update set last_seq = excluded.last_seq, turns = excluded.turns, touched = excluded.touched",
-                (session, fan_id, seq, turns, now),
+                "insert into sessions values (?, ?, ?, ?, ?, ?) on conflict(id) do update set last_seq = excluded.last_seq,"
+                " answered = max(answered, excluded.answered), touched = excluded.touched",
+                (session, fan_id, seq, turn, turn, now),
             )
             self.db.execute("insert into frames values (?, ?, ?, ?)", (session, seq, frame, now))
             if message_id is not None:
                 self.db.execute("insert or replace into replies values (?, ?, ?, ?)", (fan_id, message_id, session, seq))
             self.db.execute("commit")
 
-    def session(self, session: str) -> tuple[str, int, int] | None:
-        """(fan id, last seq, turns) of a session still in the window."""
+    def session(self, session: str) -> tuple[str, int, int, int] | None:
+        """(fan id, last logged seq, turns started, turns answered) of a session still in the window."""
         with self._lock:
-            return self.db.execute("select fan_id, last_seq, turns from sessions where id = ?", (session,)).fetchone()
+            return self.db.execute("select fan_id, last_seq, started, answered from sessions where id = ?", (session,)).fetchone()
 
     def frames_after(self, session: str, seq: int) -> list[str]:
         with self._lock:
@@ -101,20 +119,26 @@ class Session:
     ring: deque = field(default_factory=lambda: deque(maxlen=4096))  # (seq, frame text)
     next_seq: int = 1
     turns: int = 0
-    running: dict[str, int] = field(default_factory=dict)  # message id -> turn, while it is being answered
+    running: set[str] = field(default_factory=set)  # message ids being answered now
     turn_task: asyncio.Task | None = None
     listener: Callable[[str], None] | None = None  # the attached connection's queue
     detached_at: float = 0.0
 
+    def start_turn(self, message_id: str) -> int:
+        self.turns += 1
+        self.running.add(message_id)
+        self.log.start_turn(self.id, self.fan_id, self.turns, self.next_seq - 1)
+        return self.turns
+
     def emit(self, frame: protocol.Frame, message_id: str | None = None) -> str:
-        """Number the frame, keep it for resume (durably for `end` and `error`), hand it to the connection."""
+        """Number the frame, keep it for resume (durably when it answers a turn), hand it to the connection."""
         data = frame.model_dump()
         data["seq"] = self.next_seq
         text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
         self.next_seq += 1
         self.ring.append((data["seq"], text))
-        if data["type"] in ("end", "error"):
-            self.log.record(self.id, self.fan_id, data["seq"], self.turns, text, message_id)
+        if data["type"] in DURABLE_FRAMES and data.get("turn") is not None:
+            self.log.record(self.id, self.fan_id, data["seq"], data["turn"], text, message_id)
         if self.listener is not None:
             self.listener(text)
         return text
@@ -131,9 +155,8 @@ class Session:
 class SessionHub:
     """Live sessions by id, for the resume window after their connection goes."""
 
-    def __init__(self, log: FrameLog, window_s: float):
+    def __init__(self, log: FrameLog):
         self.log = log
-        self.window_s = window_s
         self.sessions: dict[str, Session] = {}
 
     def create(self, fan_id: str, chat: ChatSession) -> Session:
@@ -150,14 +173,14 @@ class SessionHub:
         known = self.log.session(session_id)
         if known is None or known[0] != fan_id:
             return None
-        _, logged_seq, turns = known
-        session = Session(id=session_id, fan_id=fan_id, chat=chat, log=self.log, next_seq=max(logged_seq, last_seq) + 1, turns=turns)
+        _, logged_seq, started, answered = known
+        session = Session(id=session_id, fan_id=fan_id, chat=chat, log=self.log, next_seq=max(logged_seq, last_seq) + 1, turns=started)
         self.sessions[session_id] = session
-        return session, self.log.frames_after(session_id, last_seq), last_seq > logged_seq
+        return session, self.log.frames_after(session_id, last_seq), started > answered
 
     def expire(self, now: float | None = None) -> None:
         now = now or time.monotonic()
         for session_id, session in list(self.sessions.items()):
             idle = session.listener is None and (session.turn_task is None or session.turn_task.done())
-            if idle and now - session.detached_at > self.window_s:
+            if idle and now - session.detached_at > self.log.window_s:
                 del self.sessions[session_id]

@@ -153,7 +153,7 @@ def _tidy(value: str) -> str:
     return " ".join(w.capitalize() if w in DEMONYMS else w for w in value.split())  # "korean food" -> "Korean food"
 
 
-def _keyify(text: str) -> str:
+def keyify(text: str) -> str:
     text = re.sub(r"[^\w\s'-]", " ", text.lower()).strip()
     return " ".join(re.sub(r"^(?:(?:a|an|the|their|some|to)\s+)+", "", text).split())
 
@@ -179,7 +179,7 @@ def _cut(value: str, words: str) -> str:
 
 
 def _short(value: str, most: int) -> list[str]:
-    return [value] if value and len(value.split()) <= most and _keyify(value) not in VAGUE else []
+    return [value] if value and len(value.split()) <= most and keyify(value) not in VAGUE else []
 
 
 def _name(value: str) -> list[str]:
@@ -336,8 +336,8 @@ def _fields(match: re.Match[str], value: str) -> dict[str, str]:
     kind = groups.get("kind", "")
     name = match.groupdict().get("nm") or ""
     cat = re.sub(r"\bcolor", "colour", re.sub(r"\bflavor", "flavour", groups.get("cat", "")))
-    return {**groups, "v": value, "k": _keyify(value), "a": "an" if value[:1].lower() in "aeiou" else "a",
-            "kind_key": _singular(kind), "id": _keyify(name) or _singular(kind), "cat_key": _singular(cat)}
+    return {**groups, "v": value, "k": keyify(value), "a": "an" if value[:1].lower() in "aeiou" else "a",
+            "kind_key": _singular(kind), "id": keyify(name) or _singular(kind), "cat_key": _singular(cat)}
 
 
 def _readings(rule: Rule, clause: str) -> list[dict[str, str]]:

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from persona.memory.extraction import FanFact, Retraction, extract_changes
+from persona.memory.extraction import FanFact, Retraction, keyify, extract_changes
 from persona.memory.records import Memory
 from pipelines.dialogue import ChatMessage, DialogueBackend, DialogueError, GenerationParams
 
@@ -66,7 +65,7 @@ INSTRUCTIONS = (
 
 
 def _key(slot: str, subject: str) -> str:
-    subject = " ".join(re.sub(r"[^\w\s'-]", " ", subject.lower()).split())
+    subject = keyify(subject)  # the rule extractor's keys, so both read into the same slots
     return f"{slot}:{subject}" if slot in KEYED_SLOTS and subject else slot
 
 

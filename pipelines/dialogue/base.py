@@ -8,7 +8,7 @@ then exactly one ``Finished`` event with the token usage. Closing the stream (``
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -97,8 +97,8 @@ class DialogueBackend(abc.ABC):
         """Release connections or model memory."""
 
 
-def shared_prefix_length(a: list[int], b: list[int]) -> int:
-    """How many leading tokens two sequences have in common."""
+def shared_prefix_length(a: Sequence, b: Sequence) -> int:
+    """How many leading items (tokens, characters) two sequences have in common."""
     shared = 0
     for x, y in zip(a, b):
         if x != y:
