@@ -1,0 +1,1 @@
+"""Fashion: design specs, technical flats, prints, palettes, collections and diffusion looks."""
