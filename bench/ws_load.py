@@ -55,6 +55,17 @@ def rss_kib(pid: int) -> int:
 
 # ---- the servers (run in a child process) -------------------------------------------------
 
+async def ticks(rate: float, count: int) -> AsyncIterator[float]:
+    """`count` times, one every 1/rate s, each the time it fires. A late tick moves the
+    schedule back rather than bursting to catch up, so an overloaded server sees the same
+    steady rate and not a backlog."""
+    due = time.time()
+    for _ in range(count):
+        due = max(due + 1 / rate, time.time())
+        await asyncio.sleep(due - time.time())
+        yield time.time()
+
+
 def serve_ours(port: int, rate: float, tokens: int, pad: int = 0) -> None:
     import uvicorn
     from transformers import AutoTokenizer
@@ -75,10 +86,8 @@ def serve_ours(port: int, rate: float, tokens: int, pad: int = 0) -> None:
         name = "constant-rate"
 
         async def stream(self, messages, params) -> AsyncIterator:
-            start = time.time()
-            for n in range(tokens):
-                await asyncio.sleep(max(0.0, start + n / rate - time.time()))
-                yield TextDelta(f"{time.time():.6f} {filler}")
+            async for now in ticks(rate, tokens):
+                yield TextDelta(f"{now:.6f} {filler}")
             yield Finished(Usage(0, tokens), "length")
 
     settings = load_settings(environ={**os.environ, "ATELIER_SERVING__TOKEN_SECRET": SECRET, "ATELIER_MEMORY__DATA_DIR": tempfile.mkdtemp(),
@@ -106,10 +115,8 @@ def serve_bare(port: int, rate: float, tokens: int) -> None:
         await send({"type": "ready", "session": "bare", "fan": "bare", "persona": "bare", "greeting": "", "resumed": False, "protocol": 1})
         async for raw in ws:
             message = json.loads(raw)
-            start = time.time()
-            for n in range(tokens):
-                await asyncio.sleep(max(0.0, start + n / rate - time.time()))
-                await send({"type": "delta", "turn": 1, "text": f"{time.time():.6f} "})
+            async for now in ticks(rate, tokens):
+                await send({"type": "delta", "turn": 1, "text": f"{now:.6f} "})
             await send({"type": "end", "turn": 1, "message_id": message["id"], "text": "", "usage": {"prompt_tokens": 0, "completion_tokens": tokens, "cached_tokens": 0}})
 
     async def main() -> None:

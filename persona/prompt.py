@@ -15,12 +15,16 @@ next prompt continues this one exactly; lore already shown there is not repeated
 Everything is counted with the model's own tokenizer through its chat template. Constant
 canon is never dropped: if it does not fit, that is an error. When the history outgrows
 the budget, its oldest half goes at once (and the caller forgets it), so the prefix
-stays stable for many turns instead of shifting every turn.
+stays stable for many turns instead of shifting every turn. Counting is cheap because the
+stretches of text that do not change (the persona block, the history) keep their token ids
+between calls (`SegmentEncoder`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -67,10 +71,53 @@ class Prompt:
     report: PromptReport
 
 
+class SegmentEncoder:
+    """Token ids of rendered prompts, reusing the ids of text that has not changed.
+
+    A tokenizer cuts text at its added (special) tokens before anything else, so a prompt's
+    ids are the ids of each stretch between them, with the added tokens' own ids in between.
+    Turn after turn, the persona block and every history message are the same stretches;
+    only the newest message is tokenised again. When an added token strips the whitespace
+    around it (or is normalised), the stretches are not independent, and whole texts are encoded.
+    """
+
+    def __init__(self, tokenizer, cache_entries: int = 4096):
+        self.tokenizer = tokenizer
+        added = getattr(tokenizer, "added_tokens_decoder", {})
+        self.added_ids = {token.content: token_id for token_id, token in added.items()}
+        self.by_segments = bool(added) and not any(t.lstrip or t.rstrip or t.single_word or t.normalized for t in added.values())
+        self.splitter = re.compile("(" + "|".join(re.escape(t) for t in sorted(self.added_ids, key=len, reverse=True)) + ")")
+        self.cache_entries = cache_entries
+        self._cache: OrderedDict[str, list[int]] = OrderedDict()
+
+    def encode(self, text: str) -> list[int]:
+        if not self.by_segments:
+            return self.tokenizer.encode(text, add_special_tokens=False)
+        ids: list[int] = []
+        for index, piece in enumerate(self.splitter.split(text)):
+            if index % 2:  # the splitter's captured group: an added token
+                ids.append(self.added_ids[piece])
+            elif piece:
+                ids += self._segment(piece)
+        return ids
+
+    def _segment(self, text: str) -> list[int]:
+        ids = self._cache.get(text)
+        if ids is None:
+            ids = self.tokenizer.encode(text, add_special_tokens=False)
+            self._cache[text] = ids
+            if len(self._cache) > self.cache_entries:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(text)
+        return ids
+
+
 class PromptBuilder:
     def __init__(self, persona: PersonaCard, tokenizer, budget_tokens: int):
         self.persona = persona
         self.tokenizer = tokenizer
+        self.segments = SegmentEncoder(tokenizer)
         self.budget_tokens = budget_tokens
         self.timezone = ZoneInfo(persona.identity.timezone)
 
@@ -146,10 +193,8 @@ class PromptBuilder:
         return dt.datetime.now(self.timezone).date()
 
     def encode(self, messages: list[ChatMessage]) -> list[int]:
-        encoded = self.tokenizer.apply_chat_template(
-            [m.model_dump() for m in messages], add_generation_prompt=True, return_dict=True
-        )
-        return list(encoded["input_ids"])
+        rendered = self.tokenizer.apply_chat_template([m.model_dump() for m in messages], add_generation_prompt=True, tokenize=False)
+        return self.segments.encode(rendered)
 
     def count(self, messages: list[ChatMessage]) -> int:
         return len(self.encode(messages))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections import deque
 from dataclasses import dataclass
 
 from persona.card import PersonaCard
@@ -73,8 +74,10 @@ class GuardRules:
     phrases: dict[str, str]  # lowercased phrase -> why
     pattern: re.Pattern[str]  # any phrase, as whole words
     prefixes: frozenset[str]  # every proper prefix of a phrase, lowercased: text that must wait
+    phrase_starts: re.Pattern[str]  # where a phrase could begin: its first character, not inside a word
     longest: int
     prompt_quotes: frozenset[str]  # every run of QUOTE_WORDS words of her system prompt, lowercased
+    prompt_words: frozenset[str]  # every word of her system prompt, lowercased
 
     @classmethod
     def build(cls, persona: PersonaCard, system_prompt: str, today: dt.date) -> GuardRules:
@@ -88,8 +91,10 @@ class GuardRules:
             phrases=phrases,
             pattern=re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.I),
             prefixes=frozenset(p[:k] for p in phrases for k in range(1, len(p))),
+            phrase_starts=re.compile(rf"(?<!\w)[{re.escape(''.join(sorted({p[0] for p in phrases})))}]", re.I),
             longest=max(map(len, phrases)),
             prompt_quotes=frozenset(" ".join(words[i : i + QUOTE_WORDS]) for i in range(len(words) - QUOTE_WORDS + 1)),
+            prompt_words=frozenset(words),
         )
 
 
@@ -108,7 +113,8 @@ class OutputGuard:
         self.text = ""
         self.sent = 0
         self.tripped = ""
-        self._words: list[tuple[int, str]] = []  # (start, lowercased) of each complete word
+        self._words: deque[tuple[int, str]] = deque(maxlen=QUOTE_WORDS)  # (start, lowercased) of the last complete words
+        self._run = 0  # how many of the last words occur in her system prompt at all
         self._scanned = 0  # where the next complete word may start
 
     def feed(self, delta: str, final: bool = False) -> str:
@@ -133,9 +139,13 @@ class OutputGuard:
         return self.text[: self.sent]
 
     def _partial_match(self) -> int:
-        """How many characters at the end could be the start of a phrase: those wait."""
-        tail = self.text[-self.rules.longest :].lower()
-        return next((k for k in range(len(tail), 0, -1) if tail[-k:] in self.rules.prefixes), 0)
+        """How many characters at the end could be the start of a phrase: those wait.
+        A phrase only starts where a word does, so only those places are tried."""
+        text = self.text
+        for start in self.rules.phrase_starts.finditer(text, max(0, len(text) - self.rules.longest + 1)):
+            if text[start.start() :].lower() in self.rules.prefixes:
+                return len(text) - start.start()
+        return 0
 
     def _violation(self, start: int) -> int | None:
         found: list[tuple[int, str]] = []
@@ -143,10 +153,13 @@ class OutputGuard:
             found.append((match.start(), self.rules.phrases[match.group().lower()]))
         if self.rules.prompt_quotes:
             for match in WORD.finditer(self.text, self._scanned):
-                self._words.append((match.start(), match.group().lower()))
+                word = match.group().lower()
+                self._words.append((match.start(), word))
                 self._scanned = match.end()
-                if len(self._words) >= QUOTE_WORDS and " ".join(w for _, w in self._words[-QUOTE_WORDS:]) in self.rules.prompt_quotes:
-                    found.append((self._words[-QUOTE_WORDS][0], "system_prompt"))
+                # Only a run of prompt words can be a quote; most words end the run, and cost no join.
+                self._run = self._run + 1 if word in self.rules.prompt_words else 0
+                if self._run >= QUOTE_WORDS and " ".join(w for _, w in self._words) in self.rules.prompt_quotes:
+                    found.append((self._words[0][0], "system_prompt"))
                     break
         if not found:
             return None

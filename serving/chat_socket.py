@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
@@ -27,12 +28,39 @@ POLICY_VIOLATION = 1008
 TRY_AGAIN_LATER = 1013
 
 
+class Outbox:
+    """Frames waiting for one fan's connection: bounded, with one sender taking them.
+    (asyncio.Queue does the same with more bookkeeping, and this runs for every token.)"""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.frames: deque[str] = deque()
+        self._waiter: asyncio.Future | None = None
+
+    def put(self, text: str) -> bool:
+        """False when `limit` frames are already waiting."""
+        if len(self.frames) >= self.limit:
+            return False
+        self.frames.append(text)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+        return True
+
+    async def take_all(self) -> list[str]:
+        while not self.frames:
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+        taken = list(self.frames)
+        self.frames.clear()
+        return taken
+
+
 class ChatConnection:
     def __init__(self, websocket: WebSocket, service):
         self.ws = websocket
         self.service = service  # serving.app.ChatService: settings, runtime, hub, limits, metrics
         self.settings = service.settings.serving
-        self.queue: asyncio.Queue = asyncio.Queue(maxsize=self.settings.send_queue_frames)
+        self.outbox = Outbox(self.settings.send_queue_frames)
         self.session: Session | None = None
         self.stalled = False
 
@@ -41,18 +69,17 @@ class ChatConnection:
     def _enqueue(self, text: str) -> None:
         if self.stalled:
             return
-        try:
-            self.queue.put_nowait(text)
-        except asyncio.QueueFull:  # a fan who stopped reading: let go of them, not of everyone
+        if not self.outbox.put(text):  # a fan who stopped reading: let go of them, not of everyone
             self.stalled = True
             self.service.metrics.slow_clients.inc()
             asyncio.get_running_loop().create_task(self._close(TRY_AGAIN_LATER, "client too slow"))
 
     async def _sender(self) -> None:
         while True:
-            text = await self.queue.get()
-            await self.ws.send_text(text)
-            self.service.metrics.frames_sent.inc()
+            frames = await self.outbox.take_all()
+            for text in frames:
+                await self.ws.send_text(text)
+            self.service.metrics.frames_sent.inc(len(frames))
 
     async def _close(self, code: int, reason: str) -> None:
         if self.ws.application_state == WebSocketState.CONNECTED:
@@ -221,7 +248,7 @@ async def run_turn(service, session: Session, frame: protocol.Message, turn: int
                     metrics.ttft.observe(time.perf_counter() - received)
                     metrics.persona_layer.observe(session.chat.last_persona_s)
                     first = False
-                session.emit(protocol.Delta(seq=0, turn=turn, text=piece))
+                session.emit_delta(turn, piece)
         except asyncio.CancelledError:
             await reply.aclose()  # commits what the fan heard, marked as interrupted
         result = session.chat.last_turn

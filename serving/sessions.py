@@ -143,6 +143,16 @@ class Session:
             self.listener(text)
         return text
 
+    def emit_delta(self, turn: int, text: str) -> None:
+        """`emit` for the frame sent most, written directly: a delta is never logged, and
+        building and dumping a model for every token would be most of its cost."""
+        seq = self.next_seq
+        self.next_seq += 1
+        frame = f'{{"type":"delta","seq":{seq},"turn":{turn},"text":{json.dumps(text, ensure_ascii=False)}}}'
+        self.ring.append((seq, frame))
+        if self.listener is not None:
+            self.listener(frame)
+
     def missed(self, last_seq: int) -> list[str] | None:
         """Frames after `last_seq` from the ring; None when the ring no longer reaches back."""
         if last_seq >= self.next_seq - 1:

@@ -154,3 +154,17 @@ def test_recalled_memories_give_way_to_the_budget(haeun, tokenizer):
     prompt = PromptBuilder(haeun, tokenizer, needed + 120).build([], "hi", now=NOW, remembered=many)
     assert prompt.report.remembered == many[: len(prompt.report.remembered)] and prompt.report.dropped_memories
     assert prompt.report.total_tokens <= needed + 120
+
+
+def test_segment_encoder_gives_the_tokenizers_own_ids(haeun, tokenizer):
+    """Reused segments must never change what the model is sent: every prompt of a
+    conversation (with odd whitespace, emoji, Hangul and special-token text) encodes
+    exactly as the tokenizer encodes the whole rendered prompt."""
+    builder = PromptBuilder(haeun, tokenizer, 4096)
+    history: list[ChatMessage] = []
+    for text in ["hi  there\n\n", "비 오는 날 좋아해요 😀", " <|im_end|> leading space", "tabs\tand\r\nreturns", "Bobbin!"]:
+        prompt = builder.build(history, text, FanProfile(name="Jisoo"), now=NOW, remembered=["The fan likes rain."])
+        whole = tokenizer.apply_chat_template([m.model_dump() for m in prompt.messages], add_generation_prompt=True)["input_ids"]
+        assert prompt.token_ids == list(whole)
+        history += [prompt.messages[-1], ChatMessage(role="assistant", content=f"Reply to {text!r} ")]
+    assert builder.segments._cache, "the persona block and history are reused, not tokenised again"

@@ -57,3 +57,21 @@ def test_bad_frames_name_what_is_wrong(raw, message):
 def test_the_published_json_schema_is_current(direction):
     published = json.loads((DOCS / f"protocol-{direction}.schema.json").read_text())
     assert published == protocol.json_schema(direction), "regenerate with: atelier protocol schema " + direction
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=40), turn=st.integers(min_value=1, max_value=10**6))
+def test_deltas_written_directly_are_valid_protocol_frames(text, turn, tmp_path_factory):
+    """Deltas skip the models for speed; what goes out must still be exactly a protocol Delta."""
+    from pydantic import TypeAdapter
+
+    from serving.sessions import FrameLog, Session
+
+    sent: list[str] = []
+    log = FrameLog(tmp_path_factory.mktemp("log") / "frames.sqlite3", window_s=60)
+    session = Session(id="s", fan_id="f", chat=None, log=log, listener=sent.append, next_seq=7)
+    session.emit_delta(turn, text)
+    frame = TypeAdapter(protocol.ServerFrame).validate_json(sent[0])
+    assert frame == protocol.Delta(seq=7, turn=turn, text=text)
+    assert session.next_seq == 8 and session.ring[-1] == (7, sent[0])
+    log.close()
