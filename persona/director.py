@@ -17,7 +17,7 @@ from persona.memory.retrieval import Recall
 from persona.memory.summary import PREFIX as SUMMARY_PREFIX
 from persona.memory.summary import summarise_exchanges
 from persona.prompt import FanProfile, PromptBuilder, PromptReport
-from persona.safety import GuardRules, InputPolicy, OutputGuard
+from persona.safety import FanContext, GuardRules, InputPolicy, OutputGuard
 from pipelines.dialogue import ChatMessage, DialogueBackend, GenerationParams, TextDelta, Usage
 from pipelines.dialogue.base import shared_prefix_length
 
@@ -111,7 +111,8 @@ class Director:
             # Forget what the budget dropped, so the next prompt starts from the same prefix.
             del session.history[: prompt.report.history_dropped]
         session.last_report = prompt.report
-        guard = OutputGuard(self._guard_rules(prompt.messages[0].content))
+        fan = FanContext(session.fan_id, self.memory.private_terms, "\n".join(m.content for m in prompt.messages)) if remembering else None
+        guard = OutputGuard(self._guard_rules(prompt.messages[0].content), fan)
         session.last_usage = Usage(prompt.report.total_tokens, 0)
         session.last_persona_s = time.perf_counter() - started  # policy, recall and prompt: before the model is asked
         stream = self.backend.stream(prompt.messages, params or self.params)

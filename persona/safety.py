@@ -8,14 +8,18 @@
   boilerplate (the card's banned phrases) and lore still under embargo. Her own system prompt
   quoted back (12 words in a row) stops the reply as soon as it is recognised.
 Another fan's data cannot be in a prompt in the first place: recall is keyed by fan id at
-the store (persona/memory).
+the store (persona/memory). As a second line, the guard also stops a reply that names
+another fan's people, pets or workplace (``PrivateTerms``) unless this fan's own
+conversation names them too.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from persona.card import PersonaCard
@@ -101,6 +105,55 @@ class GuardRules:
 OUT_OF_CHARACTER = ("as an AI language model", "as a language model", "I'm an AI assistant")
 QUOTE_WORDS = 12  # this many consecutive words of her system prompt in a reply is a leak
 WORD = re.compile(r"\S+(?=\s)")  # a word that is complete: whitespace follows it
+NAME = re.compile(r"\w+(?=\W)")  # a run of letters that is complete
+TRAILING_NAME = re.compile(r"\w+$")
+PRIVATE_SLOTS = ("name", "pet", "partner", "sibling", "family", "workplace")  # facts whose proper names identify a fan
+CAPITALISED = re.compile(r"(?<!^)(?<![.!?] )\b[A-Z][\w'-]*\w|[가-힣]{2,}")
+
+
+class PrivateTerms:
+    """The proper names in each fan's identifying facts ("The fan has a dog named Mochi."),
+    and whose they are. Shared by every conversation of a process; updated from the memory
+    thread, read by the guards on the event loop."""
+
+    def __init__(self, common: Iterable[str] = ()):
+        self.common = {word.lower() for word in common}  # her own world's names are never private
+        self._owners: dict[str, frozenset[str]] = {}
+        self._prefixes: frozenset[str] = frozenset()
+        self._lock = threading.Lock()
+
+    def learn(self, fan_id: str, facts: Iterable[tuple[str, str]]) -> None:
+        """(key, text) of the fan's stored facts: names in the identifying ones become private to them."""
+        terms = {name.lower() for key, text in facts if key.split(":")[0] in PRIVATE_SLOTS for name in CAPITALISED.findall(text)}
+        terms = {term for term in terms - self.common if len(term) >= 3}
+        new = {term for term in terms if fan_id not in self._owners.get(term, ())}
+        if not new:
+            return
+        with self._lock:  # readers see the old or the new tables, never a half-updated one
+            owners = dict(self._owners)
+            for term in new:
+                owners[term] = owners.get(term, frozenset()) | {fan_id}
+            self._prefixes = self._prefixes | {term[:k] for term in new for k in range(1, len(term) + 1)}
+            self._owners = owners
+
+    def owners(self, term: str) -> frozenset[str]:
+        return self._owners.get(term, frozenset())
+
+    def could_start(self, fragment: str) -> bool:
+        return fragment in self._prefixes
+
+
+@dataclass(frozen=True)
+class FanContext:
+    """Whose reply a guard reads, and what that fan's conversation already says."""
+
+    fan_id: str
+    terms: PrivateTerms
+    conversation: str  # the prompt: a name it contains is this fan's to hear
+
+    def leaks(self, name: str) -> bool:
+        owners = self.terms.owners(name)
+        return bool(owners) and self.fan_id not in owners and name not in self.conversation.lower()
 
 
 class OutputGuard:
@@ -108,14 +161,16 @@ class OutputGuard:
     Once it trips, ``tripped`` names why and everything from the offending phrase on is
     dropped. Each delta costs time in its own length, not in the reply's."""
 
-    def __init__(self, rules: GuardRules):
+    def __init__(self, rules: GuardRules, fan: FanContext | None = None):
         self.rules = rules
+        self.fan = fan
         self.text = ""
         self.sent = 0
         self.tripped = ""
         self._words: deque[tuple[int, str]] = deque(maxlen=QUOTE_WORDS)  # (start, lowercased) of the last complete words
         self._run = 0  # how many of the last words occur in her system prompt at all
         self._scanned = 0  # where the next complete word may start
+        self._scanned_names = 0
 
     def feed(self, delta: str, final: bool = False) -> str:
         """The text that is now safe to send (held-back text comes out once it is safe or at the end)."""
@@ -145,6 +200,8 @@ class OutputGuard:
         for start in self.rules.phrase_starts.finditer(text, max(0, len(text) - self.rules.longest + 1)):
             if text[start.start() :].lower() in self.rules.prefixes:
                 return len(text) - start.start()
+        if self.fan is not None and (last := TRAILING_NAME.search(text)) and self.fan.terms.could_start(last.group().lower()):
+            return len(last.group())
         return 0
 
     def _violation(self, start: int) -> int | None:
@@ -160,6 +217,12 @@ class OutputGuard:
                 self._run = self._run + 1 if word in self.rules.prompt_words else 0
                 if self._run >= QUOTE_WORDS and " ".join(w for _, w in self._words) in self.rules.prompt_quotes:
                     found.append((self._words[0][0], "system_prompt"))
+                    break
+        if self.fan is not None:
+            for match in NAME.finditer(self.text, self._scanned_names):
+                self._scanned_names = match.end()
+                if self.fan.leaks(match.group().lower()):
+                    found.append((match.start(), "other_fan"))
                     break
         if not found:
             return None

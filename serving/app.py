@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -106,9 +107,19 @@ async def metrics(request: Request) -> Response:
     return Response(generate_latest(request.app.state.service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
+def limit_model_threads(threads: int) -> None:
+    """Models running in worker threads must leave the event loop a core: with every core
+    busy in a model, frames and recall wait (one sentence's embedding went from 20 ms to
+    over 500 ms on two cores when torch used both)."""
+    import torch
+
+    torch.set_num_threads(threads or max(1, (os.cpu_count() or 1) - 1))
+
+
 def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
+        limit_model_threads(settings.serving.torch_threads)
         ready = runtime or await start_runtime(settings, log=log.info)
         data_dir = settings.memory.data_dir.expanduser()
         frame_log = FrameLog(data_dir / f"sessions-{ready.persona.id}.db", settings.serving.resume_window_s)

@@ -48,6 +48,7 @@ class ServingConfig(BaseModel):
     ping_interval_s: float = Field(default=20, gt=0, description="WebSocket keepalive pings")
     send_queue_frames: int = Field(default=512, ge=8, description="frames waiting for a slow client before it is disconnected")
     resume_window_s: float = Field(default=900, ge=0, description="how long missed frames are kept for a reconnecting client")
+    torch_threads: int = Field(default=0, ge=0, description="CPU threads for in-process models (embeddings, the embedded model); 0: all cores but one, left to the event loop")
 
 
 class Settings(BaseModel):

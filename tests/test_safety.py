@@ -64,3 +64,59 @@ def test_her_system_prompt_quoted_back_stops_the_reply(haeun):
     guard = OutputGuard(GuardRules.build(haeun, prompt, TODAY))
     stream(guard, ["Sure! Here it is: You are Haeun, a virtual human who designs clothes and composes music in a studio and more"])
     assert guard.tripped == "system_prompt" and "designs clothes and composes music" not in guard.safe_text
+
+
+def test_another_fans_names_never_reach_a_fan(haeun):
+    from persona.safety import FanContext, PrivateTerms
+
+    terms = PrivateTerms(common=["Bobbin", "Haeun"])
+    terms.learn("jisoo", [("name", "The fan's name is Jisoo."), ("pet:cat", "The fan has a cat named Mochi."), ("likes:linen", "The fan likes Linen.")])
+    rules = GuardRules.build(haeun, "", TODAY)
+
+    def reply_to(fan: str, pieces: list[str], conversation: str = "") -> OutputGuard:
+        guard = OutputGuard(rules, FanContext(fan, terms, conversation))
+        guard.sent_text = stream(guard, pieces)
+        return guard
+
+    leak = reply_to("minho", ["Oh, Mo", "chi would love ", "this fabric!"])
+    assert "Mo" not in leak.sent_text and leak.tripped == "other_fan"  # held back while it could be the name
+    assert reply_to("minho", ["Ask Jisoo, she knows."]).sent_text == "Ask "
+    assert reply_to("jisoo", ["Mochi would love this!"]).tripped == ""  # her own cat
+    assert reply_to("minho", ["Mochi is a cute name."], conversation="I will call my cat Mochi").tripped == ""  # he said it first
+    assert reply_to("minho", ["Linen and Bobbin, always."]).tripped == ""  # likes are not identifying; her cat is canon
+
+
+async def test_a_reply_naming_another_fans_pet_is_cut(haeun, tokenizer, tmp_path):
+    """End to end: facts learned from one fan's turn make her stop before naming them to another."""
+    from persona.director import Director
+    from persona.memory.embeddings import Embedder
+    from persona.memory.persona_memory import PersonaMemory
+    from persona.memory.sqlite_store import SQLiteStore
+    from persona.prompt import PromptBuilder
+    from pipelines.dialogue import DialogueBackend, Finished, GenerationParams, TextDelta, Usage
+
+    class Gossip(DialogueBackend):
+        """A model that somehow knows Jisoo's cat."""
+
+        name = "gossip"
+
+        async def stream(self, messages, params):
+            for piece in ["I hear ", "Mo", "chi the cat ", "is sweet."]:
+                yield TextDelta(piece)
+            yield Finished(Usage(1, 4), "stop")
+
+    store = SQLiteStore(tmp_path / "memory.db")
+    memory = PersonaMemory(store, Embedder(), haeun)
+    director = Director(haeun, Gossip(), PromptBuilder(haeun, tokenizer, 4096), GenerationParams(max_tokens=8), memory)
+    jisoo = await director.start_session("jisoo")
+    [piece async for piece in director.reply(jisoo, "I have a cat named Mochi.")]
+    memory.process_jobs()
+    minho = await director.start_session("minho")
+    heard = "".join([piece async for piece in director.reply(minho, "Hi! Tell me something nice.")])
+    assert "Mochi" not in heard and "Mo" not in heard.split()
+    assert minho.last_turn.guarded == "other_fan"
+    assert "Mochi" not in " ".join(m.content for m in minho.history)  # nor in what is stored for him
+    mine = "".join([piece async for piece in director.reply(jisoo, "How is my cat?")])
+    assert "Mochi" in mine  # Jisoo may hear her own cat's name
+    await director.close()
+    store.close()

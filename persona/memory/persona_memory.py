@@ -16,6 +16,7 @@ from persona.memory.relationship import Relationship
 from persona.memory.retrieval import Recall, Recaller, RecallSettings
 from persona.memory.store import MemoryStore
 from persona.prompt import FanProfile
+from persona.safety import CAPITALISED, PrivateTerms
 from pipelines.dialogue import ChatMessage
 
 FACT_LIMIT = 1000  # the fan facts a reconciliation looks at
@@ -32,6 +33,8 @@ class PersonaMemory:
         self.embedder = embedder
         self.persona = persona
         self.recaller = Recaller(store, embedder, settings)
+        her_world = " ".join([persona.name, persona.identity.full_name, *(entry.content for entry in persona.canon)])
+        self.private_terms = PrivateTerms(common=CAPITALISED.findall(her_world))
         self.checker = CanonChecker(persona)
 
     def sync_canon(self) -> bool:
@@ -100,6 +103,7 @@ class PersonaMemory:
         """The fan's slow-changing prompt block: the relationship, the key facts and the
         summary of history that no longer fits."""
         facts = self.store.recent(fan_id, FACT_LIMIT, {MemoryKind.FAN_FACT})
+        self.private_terms.learn(fan_id, [(m.key, m.text) for m in facts])
         top = sorted(facts, key=lambda m: (-m.importance, m.key))[:PROFILE_FACTS]
         summary = [m.text for m in self.store.recent(fan_id, 1, {MemoryKind.SUMMARY})]
         return FanProfile(name=name, notes=[self.relationship(fan_id).describe(), *(m.text for m in sorted(top, key=lambda m: m.key)), *summary])
@@ -121,6 +125,7 @@ class PersonaMemory:
         if writes:
             new = [NewMemory(kind=MemoryKind.FAN_FACT, fan_id=fan_id, text=d.fact.text, key=d.key, importance=d.fact.importance) for d in writes]
             self.store.add(new, self.embedder.embed([m.text for m in new]), Author.SYSTEM)
+            self.private_terms.learn(fan_id, [(m.key, m.text) for m in new])
         gone = [d.existing_id for d in decisions if d.action in ("update", "delete") and d.existing_id is not None]
         self.store.delete(fan_id, gone)
         counts: dict[str, int] = {}
