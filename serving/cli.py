@@ -3,6 +3,8 @@
     atelier chat [--persona ID] [--name NAME]     chat in the terminal, streaming
     atelier persona list|validate|import|export   manage persona cards
     atelier models prepare                        convert the embedded model once
+    atelier design "brief" --looks 12 --out DIR   a fashion collection (serving/fashion_cli.py)
+    atelier prints "brief" --count 100 --out DIR  seamless print tiles
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from persona.card import PersonaError, list_personas, load_persona, persona_path, read_persona_file, save_persona
 from persona.memory import MemoryStoreError, open_store
 from pipelines.dialogue import DialogueError, prepare_embedded_model
+from serving import fashion_cli
 from serving.auth import AuthError
 from serving.settings import ConfigError, Settings, load_settings
 
@@ -77,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     schema = protocol_commands.add_parser("schema", help="print the JSON Schema of the client's or the server's frames")
     schema.add_argument("direction", choices=["client", "server"])
     schema.set_defaults(run=run_protocol_schema)
+
+    fashion_cli.add_commands(commands)
 
     models = commands.add_parser("models", help="prepare local models").add_subparsers(dest="action", required=True, metavar="ACTION")
     prepare = models.add_parser("prepare", help="convert the embedded SmolLM2 to bf16 safetensors in the cache (once)")

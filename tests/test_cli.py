@@ -90,3 +90,36 @@ def test_a_budget_too_small_for_constant_canon_fails_clearly(cache_dir, model_di
     result = atelier("chat", env={"ATELIER_CACHE_DIR": str(cache_dir), "ATELIER_DIALOGUE__CONTEXT_TOKENS": "300"}, stdin="hello\n")
     assert result.returncode == 1
     assert "constant canon" in result.stderr and "dialogue.context_tokens" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_design_makes_a_collection_from_a_brief(tmp_path):
+    import zipfile
+
+    import pypdf
+
+    result = atelier("design", "flowers on Venus", "--looks", "3", "--candidates", "9", "--seed", "4", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    folder = tmp_path / "flowers-on-venus"
+    assert summary["collection"] == str(folder) and summary["looks"] == 3 and summary["candidates"] == 9
+    assert len(list((folder / "looks").iterdir())) == 3 and len(pypdf.PdfReader(folder / "lookbook.pdf").pages) == 4
+    assert zipfile.ZipFile(tmp_path / "flowers-on-venus.zip").testzip() is None
+    again = atelier("design", "flowers on Venus", "--looks", "3", "--candidates", "9", "--seed", "4", "--out", str(tmp_path))
+    assert again.returncode != 0 and "already exists" in again.stderr
+    assert "--looks must be between" in atelier("design", "x", "--looks", "0", "--out", str(tmp_path)).stderr
+
+
+def test_prints_makes_seamless_tiles_that_carry_their_spec(tmp_path):
+    from PIL import Image
+
+    from pipelines.fashion.metadata import read_png_metadata
+    from pipelines.fashion.prints import is_seamless
+
+    result = atelier("prints", "celestial garden", "--count", "3", "--size", "128", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    tiles = sorted((tmp_path / "celestial-garden").glob("*.png"))
+    assert len(tiles) == 3 and json.loads(result.stdout)["tiles"] == 3
+    for path in tiles:
+        spec, parameters = read_png_metadata(path)
+        assert spec.print.type in path.name and spec.print.type != "solid" and "Seed:" in parameters
+        assert Image.open(path).size == (128, 128) and is_seamless(Image.open(path).convert("RGB"))
