@@ -63,8 +63,6 @@ class Sleeve(SpecModel):
     def _sleeveless_has_no_type(self) -> Sleeve:
         if self.length == "sleeveless":
             self.type = "none"
-        elif self.type == "none":
-            raise ValueError(f"a {self.length} sleeve needs a type other than 'none'")
         return self
 
 
@@ -117,7 +115,7 @@ class DesignSpec(SpecModel):
     category: Category
     silhouette: Silhouette = "straight"
     fit: Fit = "regular"
-    length: Length = "hip"
+    length: Length | None = Field(default=None, description="unset: the usual length for the category (hip for tops and jackets, knee otherwise)")
     neckline: Neckline = "crew"
     sleeve: Sleeve = Sleeve()
     closure: Closure = "none"
@@ -142,6 +140,8 @@ class DesignSpec(SpecModel):
         if abs(total - 1.0) > 0.02:
             raise ValueError(f"palette shares must add up to 1, they add up to {total:.3f}")
         part = vocab.body_part(self.category)
+        if self.length is None:
+            self.length = "hip" if part in ("upper", "outer") else "knee"
         upper_lengths = ("cropped", "waist", "hip", "tunic", "knee", "midi", "ankle", "floor") if part == "outer" else ("cropped", "waist", "hip", "tunic")
         if part in ("upper", "outer") and self.length not in upper_lengths:
             raise ValueError(f"length {self.length!r} does not fit a {self.category}; use one of: {', '.join(upper_lengths)}")
@@ -150,6 +150,8 @@ class DesignSpec(SpecModel):
         if part == "lower" and (self.neckline != "none" or self.sleeve.length != "sleeveless"):
             # trousers and skirts have neither: normalise rather than refuse, so a generic spec still validates
             self.neckline, self.sleeve = "none", Sleeve(length="sleeveless")
+        elif self.sleeve.type == "none" and self.sleeve.length != "sleeveless":
+            raise ValueError(f"sleeve: a {self.sleeve.length} sleeve needs a type other than 'none'")
         return self
 
     @classmethod
