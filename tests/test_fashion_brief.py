@@ -5,18 +5,17 @@ whatever it gets wrong."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import statistics
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
 
 import pytest
+from canned_backend import CannedBackend, PlainBackend
 from pydantic import ValidationError
 
-from pipelines.dialogue import ChatMessage, DialogueBackend, DialogueError, DialogueTimeout, Finished, GenerationParams, TextDelta, Usage
+from pipelines.dialogue import DialogueError, DialogueTimeout
 from pipelines.fashion import vocabulary as vocab
 from pipelines.fashion.brief import (
     CANDIDATE_SCHEMA,
@@ -227,31 +226,6 @@ def test_thousands_of_candidates_take_seconds(designer):
 
 
 # --- the dialogue model as designer --------------------------------------------------------------
-
-class CannedBackend(DialogueBackend):
-    """Answers every request with the next canned reply (or raises it, or waits forever)."""
-
-    name = "canned-model"
-    supports_json_schema = True
-
-    def __init__(self, *replies: str | Exception | None):
-        self.replies = list(replies)
-        self.requests: list[tuple[list[ChatMessage], GenerationParams]] = []
-
-    async def stream(self, messages: list[ChatMessage], params: GenerationParams) -> AsyncIterator:
-        self.requests.append((messages, params))
-        reply = self.replies[min(len(self.requests), len(self.replies)) - 1]
-        if reply is None:
-            await asyncio.sleep(3600)
-        if isinstance(reply, Exception):
-            raise reply
-        yield TextDelta(reply)
-        yield Finished(Usage(prompt_tokens=10, completion_tokens=10), "stop")
-
-
-class PlainBackend(CannedBackend):
-    supports_json_schema = False
-
 
 def design(category: str, **fields) -> dict:
     return {"name": f"Model {category}", "category": category, "palette": [{"hex": "#A8C3B1", "name": "Celadon", "share": 1.0}], **fields}
