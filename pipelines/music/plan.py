@@ -7,7 +7,8 @@ Schema from `plan_schema()`), so it can be edited by hand and rendered again:
     plan = CompositionPlan.from_data(json.loads(text), source="plan.json")  # PlanError names the field
 
 Chords are Roman numerals relative to the key ("i", "bVII", "V7", "ivsus4"), one per bar,
-repeated to fill the section, so the same plan works in any key.
+repeated to fill the section, so the same plan works in any key. `bpm` always counts
+quarter notes (in 6/8 or 12/8 the felt pulse is bpm / 1.5).
 """
 
 from __future__ import annotations
