@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipelines.fashion import vocabulary as vocab
-from pipelines.style import HEX_COLOR
+from pipelines.style import NamedColor
 from pipelines.validation import describe_validation_error
 
 
@@ -78,17 +78,10 @@ class Print(SpecModel):
     repeat: PrintRepeat = "block"
 
 
-class PaletteColor(SpecModel):
-    hex: str
-    name: str = Field(min_length=1, max_length=60)
-    share: float = Field(gt=0, le=1, description="share of the garment's surface")
+class PaletteColor(NamedColor):
+    """One of the garment's colours and its share of the surface."""
 
-    @field_validator("hex")
-    @classmethod
-    def _check_hex(cls, value: str) -> str:
-        if not HEX_COLOR.match(value):
-            raise ValueError(f"expected a colour like '#A1B2C3', got {value!r}")
-        return value.upper()
+    share: float = Field(gt=0, le=1, description="share of the garment's surface")
 
 
 class Layers(SpecModel):
