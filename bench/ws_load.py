@@ -10,9 +10,10 @@
    ours / bare.
 2. End to end with the embedded model (a real `atelier serve`) at 1, 4 and 16 concurrent
    fans: time to first token p50/p99 and the time the persona layer takes before the model
-   is asked (policy, recall, prompt; from the server's histogram).
+   is asked (policy, recall, prompt; from the server's histogram, read before and after
+   each round).
 
-Run: .venv/bin/python bench/ws_load.py [--fans 2000] [--seconds 10] [--rate 10] [--no-e2e]
+Run: .venv/bin/python bench/ws_load.py [--fans 2000] [--seconds 10] [--rate 10] [--no-e2e] [--no-load]
 Each server runs in its own process; clients run in another.
 """
 
@@ -111,13 +112,16 @@ def serve_bare(port: int, rate: float, tokens: int) -> None:
             seq += 1
             await ws.send(json.dumps({**frame, "seq": seq}, separators=(",", ":")))
 
-        json.loads(await ws.recv())  # hello
-        await send({"type": "ready", "session": "bare", "fan": "bare", "persona": "bare", "greeting": "", "resumed": False, "protocol": 1})
-        async for raw in ws:
-            message = json.loads(raw)
-            async for now in ticks(rate, tokens):
-                await send({"type": "delta", "turn": 1, "text": f"{now:.6f} "})
-            await send({"type": "end", "turn": 1, "message_id": message["id"], "text": "", "usage": {"prompt_tokens": 0, "completion_tokens": tokens, "cached_tokens": 0}})
+        try:
+            json.loads(await ws.recv())  # hello
+            await send({"type": "ready", "session": "bare", "fan": "bare", "persona": "bare", "greeting": "", "resumed": False, "protocol": 1})
+            async for raw in ws:
+                message = json.loads(raw)
+                async for now in ticks(rate, tokens):
+                    await send({"type": "delta", "turn": 1, "text": f"{now:.6f} "})
+                await send({"type": "end", "turn": 1, "message_id": message["id"], "text": "", "usage": {"prompt_tokens": 0, "completion_tokens": tokens, "cached_tokens": 0}})
+        except websockets.ConnectionClosed:
+            pass  # the client hung up at the end of the run
 
     async def main() -> None:
         async with websockets.serve(handler, "127.0.0.1", port, compression=None, max_size=16384, backlog=4096):
@@ -255,7 +259,8 @@ async def e2e_round(url: str, fans: int, round_id: str) -> list[float]:
     return list(await asyncio.gather(*(one(i) for i in range(fans))))
 
 
-def histogram_mean_and_p50(metrics_text: str, name: str) -> tuple[float, float]:
+def read_histogram(metrics_text: str, name: str) -> tuple[list[tuple[float, float]], float, float]:
+    """(cumulative buckets as (upper bound, count), sum, count) of one Prometheus histogram."""
     buckets, total, count = [], 0.0, 0.0
     for line in metrics_text.splitlines():
         if line.startswith(f"{name}_bucket"):
@@ -265,8 +270,25 @@ def histogram_mean_and_p50(metrics_text: str, name: str) -> tuple[float, float]:
             total = float(line.split()[-1])
         elif line.startswith(f"{name}_count"):
             count = float(line.split()[-1])
-    p50 = next((le for le, seen in buckets if seen >= count / 2), float("nan"))
-    return (total / count if count else float("nan")), p50
+    return buckets, total, count
+
+
+def histogram_between(before: tuple, after: tuple) -> tuple[float, float]:
+    """Mean and p50 of the observations made between two reads of a histogram; the p50 is
+    interpolated inside its bucket, as Prometheus' histogram_quantile does."""
+    (buckets_before, sum_before, count_before), (buckets_after, sum_after, count_after) = before, after
+    count = count_after - count_before
+    if not count:
+        return float("nan"), float("nan")
+    lower, seen_below = 0.0, 0.0
+    for (le, seen_after), (_, seen_before) in zip(buckets_after, buckets_before):
+        seen = seen_after - seen_before
+        if seen >= count / 2:
+            if le == float("inf"):
+                return (sum_after - sum_before) / count, lower
+            return (sum_after - sum_before) / count, lower + (le - lower) * (count / 2 - seen_below) / max(seen - seen_below, 1e-9)
+        lower, seen_below = le, seen
+    return (sum_after - sum_before) / count, float("nan")
 
 
 def end_to_end(levels: list[int]) -> dict:
@@ -285,14 +307,15 @@ def end_to_end(levels: list[int]) -> dict:
             asyncio.run(e2e_round(server.ws_url, 1, "warm"))  # first prompt: caches warm
             result = {}
             for fans in levels:
-                before = histogram_mean_and_p50(httpx.get(f"{server.url}/metrics").text, "atelier_persona_layer_seconds")
+                before = read_histogram(httpx.get(f"{server.url}/metrics").text, "atelier_persona_layer_seconds")
                 ttfts = sorted(asyncio.run(e2e_round(server.ws_url, fans, str(fans))))
-                mean, p50_bucket = histogram_mean_and_p50(httpx.get(f"{server.url}/metrics").text, "atelier_persona_layer_seconds")
+                after = read_histogram(httpx.get(f"{server.url}/metrics").text, "atelier_persona_layer_seconds")
+                mean, p50 = histogram_between(before, after)
                 result[f"{fans}_fans"] = {
                     "ttft_p50_s": round(ttfts[len(ttfts) // 2], 3),
                     "ttft_p99_s": round(ttfts[min(int(len(ttfts) * 0.99), len(ttfts) - 1)], 3),
-                    "persona_layer_mean_ms_so_far": round(1000 * mean, 2),
-                    "persona_layer_p50_at_most_ms": round(1000 * p50_bucket, 1),
+                    "persona_layer_mean_ms": round(1000 * mean, 2),
+                    "persona_layer_p50_ms": round(1000 * p50, 2),
                 }
             return result
 
@@ -303,6 +326,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="how long to count frames once every reply streams")
     parser.add_argument("--rate", type=float, default=10.0, help="tokens a second per fan")
     parser.add_argument("--no-e2e", action="store_true", help="skip the embedded-model part")
+    parser.add_argument("--no-load", action="store_true", help="skip the load part")
     parser.add_argument("--serve", choices=["ours", "bare"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--tokens", type=int, help=argparse.SUPPRESS)
@@ -317,7 +341,8 @@ def main() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 4 * args.fans + 1024)), hard))
     result: dict = {"date": dt.date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} cores, no GPU"}
-    result["load"] = load_side_by_side(args.fans, args.seconds, args.rate)
+    if not args.no_load:
+        result["load"] = load_side_by_side(args.fans, args.seconds, args.rate)
     if not args.no_e2e:
         result["end_to_end"] = end_to_end([1, 4, 16])
     print(json.dumps(result, indent=2))

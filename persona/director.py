@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from persona.card import PersonaCard
-from persona.memory.persona_memory import PersonaMemory
+from persona.memory.persona_memory import PersonaMemory, TurnRequest
 from persona.memory.retrieval import Recall
 from persona.memory.summary import PREFIX as SUMMARY_PREFIX
 from persona.memory.summary import summarise_exchanges
@@ -63,6 +64,7 @@ class Director:
         # Memory work runs on one thread, in order: the store's connection is never shared
         # mid-transaction, and learning queued after a turn finishes before the next recall.
         self._memory_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="atelier-memory")
+        self._waiting_turns: queue.SimpleQueue[tuple[TurnRequest, asyncio.Future]] = queue.SimpleQueue()
 
     async def _in_memory_thread(self, function, *args):
         return await asyncio.get_running_loop().run_in_executor(self._memory_thread, function, *args)
@@ -102,8 +104,7 @@ class Director:
         remembering = self.memory is not None and session.fan_id is not None
         recall = Recall()
         if remembering:
-            recall = await self._in_memory_thread(self.memory.recall, session.fan_id, user_text)
-            session.fan = await self._in_memory_thread(self.memory.fan_profile, session.fan_id, session.fan.name)
+            recall, session.fan = await self._prepare_turn(TurnRequest(session.fan_id, user_text, session.fan.name))
         session.last_recall = recall
         prompt = self.prompts.build(session.history, user_text, session.fan, remembered=recall.texts, recalled_lore=recall.lore_ids)
         if prompt.report.history_dropped:
@@ -141,6 +142,30 @@ class Director:
             await self._commit(session, prompt.messages[-1], user_text, reply, session.last_usage)
             session.last_turn = TurnResult(reply, session.last_usage, interrupted=interrupted, guarded=guard.tripped)
 
+    async def _prepare_turn(self, request: TurnRequest) -> tuple[Recall, FanProfile]:
+        """Recall and the fan's block, in one trip to the memory thread. Turns that wait for
+        that thread together go together: the first trip to run takes every waiting turn and
+        embeds their messages in one batch, so the sixteenth of sixteen fans does not wait for
+        fifteen embeddings one after another."""
+        loop = asyncio.get_running_loop()
+        prepared = loop.create_future()
+        self._waiting_turns.put((request, prepared))
+        self._memory_thread.submit(self._prepare_waiting_turns, loop)
+        return await prepared
+
+    def _prepare_waiting_turns(self, loop: asyncio.AbstractEventLoop) -> None:
+        waiting = []
+        while not self._waiting_turns.empty():
+            waiting.append(self._waiting_turns.get_nowait())
+        if not waiting:
+            return  # an earlier trip took them
+        try:
+            results = self.memory.prepare_turns([request for request, _ in waiting])
+        except Exception as error:  # noqa: BLE001 - every waiting turn fails with it
+            results = [error] * len(waiting)
+        for (_, prepared), result in zip(waiting, results):
+            loop.call_soon_threadsafe(_settle, prepared, result)
+
     def _guard_rules(self, system_prompt: str) -> GuardRules:
         """Compiled once and reused while the static block and the day stay the same (every fan shares them)."""
         key = (system_prompt, self.prompts.today())
@@ -175,3 +200,11 @@ class Director:
         except Exception:  # the jobs stay queued and run again at the next session start
             logging.getLogger(__name__).exception("learning from a turn failed")
 
+
+def _settle(future: asyncio.Future, result) -> None:
+    if future.cancelled():
+        return  # the turn was cancelled while its memory was read
+    if isinstance(result, Exception):
+        future.set_exception(result)
+    else:
+        future.set_result(result)

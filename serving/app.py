@@ -28,7 +28,7 @@ from starlette.websockets import WebSocket
 
 from serving.auth import load_or_create_secret
 from serving.chat_socket import ChatConnection
-from serving.limits import ConnectionCaps, TokenBucket
+from serving.limits import ConnectionCaps, FanRateLimits
 from serving.openai_api import chat_completions, list_models
 from serving.runtime import Runtime, start_runtime
 from serving.sessions import FrameLog, SessionHub
@@ -50,7 +50,7 @@ class Metrics:
         self.ttft = Histogram("atelier_time_to_first_token_seconds", "from a fan's message to the first delta", registry=r,
                               buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10))
         self.persona_layer = Histogram("atelier_persona_layer_seconds", "policy, recall and prompt assembly before the model is asked", registry=r,
-                                       buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1))
+                                       buckets=(0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 1))
 
 
 def token_secret(settings: Settings) -> bytes:
@@ -69,18 +69,13 @@ class ChatService:
     secret: bytes
     hub: SessionHub
     metrics: Metrics = field(default_factory=Metrics)
-    buckets: dict[str, TokenBucket] = field(default_factory=dict)
     connections: ConnectionCaps = field(init=False)
+    rate_limits: FanRateLimits = field(init=False)
 
     def __post_init__(self) -> None:
-        self.connections = ConnectionCaps(self.settings.serving.connections_per_address)
-
-    def bucket(self, fan_id: str) -> TokenBucket:
-        """The fan's message-rate bucket, shared by all of the fan's connections and API calls."""
-        if fan_id not in self.buckets:
-            config = self.settings.serving
-            self.buckets[fan_id] = TokenBucket(config.messages_per_minute / 60, config.message_burst)
-        return self.buckets[fan_id]
+        config = self.settings.serving
+        self.connections = ConnectionCaps(config.connections_per_address)
+        self.rate_limits = FanRateLimits(config.messages_per_minute / 60, config.message_burst)
 
 
 async def chat_socket(websocket: WebSocket) -> None:

@@ -183,7 +183,6 @@ class ChatConnection:
         return message["text"] if message.get("text") is not None else message.get("bytes", b"")
 
     async def _serve(self) -> None:
-        bucket = self.service.bucket(self.session.fan_id)
         while not self.stalled:
             try:
                 raw = await asyncio.wait_for(self._receive(), self.settings.idle_timeout_s)
@@ -204,7 +203,7 @@ class ChatConnection:
                 self.session.emit(protocol.Error(seq=0, code="bad_frame", message="hello was already received on this connection"))
             elif isinstance(frame, protocol.Interrupt):
                 self._interrupt(frame)
-            elif bucket.take():
+            elif self.service.rate_limits.take(self.session.fan_id):
                 self._start_turn(frame)
             else:
                 self.session.emit(protocol.Error(seq=0, code="rate_limited", message=f"slow down: at most {self.settings.messages_per_minute:g} messages a minute"))

@@ -25,6 +25,35 @@ class TokenBucket:
         return True
 
 
+class FanRateLimits:
+    """One TokenBucket per fan, shared by all of the fan's connections and API calls. A bucket
+    that has refilled to full is the same as a new one, so the buckets of fans gone quiet are
+    dropped now and then: the table stays the size of the fans active lately."""
+
+    def __init__(self, rate: float, burst: int, sweep_every: int = 1024):
+        self.rate = rate
+        self.burst = burst
+        self.sweep_every = sweep_every
+        self.buckets: dict[str, TokenBucket] = {}
+        self._takes = 0
+
+    def take(self, fan_id: str) -> bool:
+        """Whether the fan may send a message now (and if so, it is counted)."""
+        self._takes += 1
+        if self._takes % self.sweep_every == 0:
+            self._drop_full()
+        bucket = self.buckets.get(fan_id)
+        if bucket is None:
+            bucket = self.buckets[fan_id] = TokenBucket(self.rate, self.burst)
+        return bucket.take()
+
+    def _drop_full(self) -> None:
+        full_after = self.burst / self.rate
+        now = time.monotonic()
+        for fan_id in [fan for fan, bucket in self.buckets.items() if now - bucket.updated >= full_after]:
+            del self.buckets[fan_id]
+
+
 class ConnectionCaps:
     """Open connections per client address, at most `per_address`."""
 

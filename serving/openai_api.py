@@ -95,7 +95,7 @@ async def chat_completions(request: Request) -> Response:
     user_text = conversation[-1].text
     if len(user_text) > MAX_TEXT_CHARS:
         return openai_error(400, f"the last user message has {len(user_text)} characters; the limit is {MAX_TEXT_CHARS}", "invalid_request_error", "too_large")
-    if not service.bucket(claims.fan_id).take():
+    if not service.rate_limits.take(claims.fan_id):
         return openai_error(429, "slow down: too many messages for this fan", "rate_limit_error", "rate_limited")
 
     session = await runtime.director.start_session(claims.fan_id, recent_turns=0)

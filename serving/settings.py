@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from persona.memory import MemoryConfig
 from pipelines.dialogue import DialogueConfig
+from pipelines.fashion.config import FashionConfig
+from pipelines.music.config import MusicConfig
 from pipelines.validation import describe_validation_error
 
 CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -51,6 +53,19 @@ class ServingConfig(BaseModel):
     torch_threads: int = Field(default=0, ge=0, description="CPU threads for in-process models (embeddings, the embedded model); 0: all cores but one, left to the event loop")
 
 
+class StudioConfig(BaseModel):
+    """The designers' and producers' studio, mounted at /studio beside the chat endpoint."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    username: str = Field(default="designer", min_length=1)
+    password: SecretStr | None = Field(default=None, description="unset: a random one is made once, kept in memory.data_dir/studio-password and printed at start")
+    library_dir: Path | None = Field(default=None, description="where studio artifacts are kept; unset: memory.data_dir/studio")
+    gpu_concurrency: int = Field(default=1, ge=1, description="model-bound jobs (diffusion, composing) running at once")
+    max_queue: int = Field(default=16, ge=1, description="jobs waiting beyond those running; more are refused")
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -60,6 +75,9 @@ class Settings(BaseModel):
     dialogue: DialogueConfig = DialogueConfig()
     memory: MemoryConfig = MemoryConfig()
     serving: ServingConfig = ServingConfig()
+    fashion: FashionConfig = FashionConfig()
+    music: MusicConfig = MusicConfig()
+    studio: StudioConfig = StudioConfig()
 
     @property
     def cache_path(self) -> Path:
@@ -100,7 +118,7 @@ def _read_config_file(path: Path) -> dict[str, Any]:
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
     """Paths in a file are relative to the file, so configs work from any working directory."""
-    path_keys = {"personas_dir", "cache_dir", "model_dir", "tokenizer_dir", "data_dir"}
+    path_keys = {"personas_dir", "cache_dir", "model_dir", "tokenizer_dir", "data_dir", "controlnet_dir", "ip_adapter_dir", "soundfont", "library_dir"}
     resolved = {}
     for key, value in data.items():
         if isinstance(value, dict):

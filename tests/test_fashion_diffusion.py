@@ -49,6 +49,7 @@ from pipelines.fashion.diffusion import Cancelled, DiffusionDesigner, DiffusionM
 from pipelines.fashion.prompting import a1111_parameters, estimate_clip_tokens, look_prompt
 from pipelines.fashion.spec import DesignSpec
 from pipelines.style import LoraRef, VisualIdentity
+from serving.settings import load_settings
 
 SIZE = 32
 STEPS = 2
@@ -490,6 +491,20 @@ def test_missing_or_incomplete_model_folder_says_what_to_configure(tmp_path, sdx
         DiffusionDesigner.from_pretrained(flux_dir, "sdxl")
     with pytest.raises(DiffusionModelError, match="unknown architecture 'sd3'"):
         DiffusionDesigner.from_pretrained(sdxl_dir, "sd3")
+
+
+def test_the_configured_model_loads_through_the_settings(tmp_path, sdxl_dir):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "sdxl").symlink_to(sdxl_dir)
+    (tmp_path / "mine.yaml").write_text("fashion:\n  diffusion:\n    model_dir: models/sdxl\n    model_name: tiny-sdxl\n    dtype: float32\n")
+    settings = load_settings(tmp_path / "mine.yaml", environ={})
+    assert settings.fashion.diffusion.model_dir == tmp_path / "models" / "sdxl"  # relative to the file
+    designer = settings.fashion.diffusion.load()
+    assert (designer.architecture, designer.model_name, designer.dtype) == ("sdxl", "tiny-sdxl", torch.float32)
+    unset = load_settings(environ={})
+    assert unset.fashion.diffusion is None
+    with pytest.raises(DiffusionModelError, match="does not exist"):
+        load_settings(environ={"ATELIER_FASHION__DIFFUSION__MODEL_DIR": str(tmp_path / "nowhere")}).fashion.diffusion.load()
 
 
 def test_attention_is_sdpa_unless_cuda_and_xformers(monkeypatch):

@@ -3,7 +3,9 @@ and the director and `atelier chat --fan` remembering across sessions."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 
 import pytest
 
@@ -239,3 +241,31 @@ def test_what_she_says_is_kept_only_where_canon_agrees(memory):
     recalled = memory.recall("jisoo", "what instrument are you learning? do you have a dog?").texts
     assert "Haeun is learning the cello." in recalled and not any("Max" in text or "violin" in text for text in recalled)
     assert not any("cello" in text for text in memory.recall("minho", "what instrument are you learning?").texts)
+
+
+async def test_fans_asking_at_once_share_one_embedding_batch_and_keep_their_own_memories(memory, haeun, tokenizer):
+    from canned_backend import CannedBackend
+
+    director = Director(haeun, CannedBackend("Oh, lovely!"), PromptBuilder(haeun, tokenizer, 4096), GenerationParams(max_tokens=8), memory)
+    fans = {f"fan{i}": f"I have a dog named Bori{i}." for i in range(6)}
+    for fan, fact in fans.items():
+        memory.remember_turn(fan, fact, "")
+        memory.learn(fan, fact)
+    sessions = {fan: await director.start_session(fan, fan.title()) for fan in fans}
+    async def ask(session) -> str:
+        return "".join([piece async for piece in director.reply(session, "What is my dog called?")])
+
+    batches = []
+    embed = memory.embedder.embed
+    memory.embedder.embed = lambda texts: batches.append(list(texts)) or embed(texts)
+    try:
+        director._memory_thread.submit(time.sleep, 0.3)  # the memory thread is busy while all six ask
+        await asyncio.gather(*(ask(session) for session in sessions.values()))
+    finally:
+        memory.embedder.embed = embed
+    recall_batches = [batch for batch in batches if batch.count("What is my dog called?") > 1]
+    assert recall_batches == [["What is my dog called?"] * 6]  # one model call for all six
+    for fan, session in sessions.items():
+        assert any(f"Bori{fan[-1]}" in note for note in session.fan.notes), session.fan.notes
+        assert all(item.memory.fan_id in (fan, None) for item in session.last_recall.memories)
+    await director.close()

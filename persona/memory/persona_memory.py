@@ -5,6 +5,7 @@ she says about herself kept once it is checked against her canon."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from persona.card import PersonaCard
@@ -22,6 +23,12 @@ from pipelines.dialogue import ChatMessage
 FACT_LIMIT = 1000  # the fan facts a reconciliation looks at
 PROFILE_FACTS = 8  # the most important fan facts, always in the fan's prompt block
 REFUSED_CLAIMS_KEPT = 20  # the latest claims of hers that canon refused, in the fan's state for inspection
+
+
+class TurnRequest(NamedTuple):
+    fan_id: str
+    text: str  # the fan's message
+    name: str = ""  # the fan's display name, for their prompt block
 
 
 class PersonaMemory:
@@ -53,6 +60,19 @@ class PersonaMemory:
 
     def recall(self, fan_id: str, text: str, now: dt.datetime | None = None) -> Recall:
         return self.recaller.recall(fan_id, text, now)
+
+    def prepare_turns(self, turns: list[TurnRequest]) -> list[tuple[Recall, FanProfile] | Exception]:
+        """What several fans' turns need from memory (recall and the fan's block), with their
+        messages embedded in one batch: one model call for sixteen short sentences costs
+        little more than one. One fan's failure is returned in its place, not raised."""
+        vectors = self.embedder.embed([turn.text for turn in turns])
+        prepared: list[tuple[Recall, FanProfile] | Exception] = []
+        for turn, vector in zip(turns, vectors):
+            try:
+                prepared.append((self.recaller.recall(turn.fan_id, turn.text, vector=vector), self.fan_profile(turn.fan_id, turn.name)))
+            except Exception as error:  # noqa: BLE001 - handed to that fan's turn, which raises it
+                prepared.append(error)
+        return prepared
 
     def remember_turn(self, fan_id: str, fan_text: str, reply: str) -> list[Memory]:
         """Both sides of a turn in one transaction: never half a turn. Learning from it is

@@ -13,6 +13,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from persona.memory.embeddings import Embedder
 from persona.memory.records import Author, Memory, MemoryKind
 from persona.memory.store import MemoryStore
@@ -61,12 +63,14 @@ class Recaller:
         self.embedder = embedder
         self.settings = settings
 
-    def recall(self, fan_id: str, query: str, now: dt.datetime | None = None) -> Recall:
-        """What to remember for this turn. Memories already visible in the prompt's history
-        are left out by the prompt builder, which sees the history."""
+    def recall(self, fan_id: str, query: str, now: dt.datetime | None = None, vector: np.ndarray | None = None) -> Recall:
+        """What to remember for this turn (`vector`: the query's embedding, when the caller has
+        it already). Memories already visible in the prompt's history are left out by the
+        prompt builder, which sees the history."""
         now = now or dt.datetime.now(dt.timezone.utc)
         settings = self.settings
-        vector = self.embedder.embed([query])[0]
+        if vector is None:
+            vector = self.embedder.embed([query])[0]
         hits = self.store.search(fan_id, vector, settings.candidates, RECALLED_KINDS, today=now.date())
         result = Recall()
         scored = []
