@@ -5,6 +5,7 @@
     atelier models prepare                        convert the embedded model once
     atelier design "brief" --looks 12 --out DIR   a fashion collection (serving/fashion_cli.py)
     atelier prints "brief" --count 100 --out DIR  seamless print tiles
+    atelier compose "brief" --minutes 3 --out DIR a DAW-ready music bundle (serving/music_cli.py)
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from persona.card import PersonaError, list_personas, load_persona, persona_path, read_persona_file, save_persona
 from persona.memory import MemoryStoreError, open_store
 from pipelines.dialogue import DialogueError, prepare_embedded_model
-from serving import fashion_cli
+from serving import fashion_cli, music_cli
 from serving.auth import AuthError
 from serving.settings import ConfigError, Settings, load_settings
 
@@ -82,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     schema.set_defaults(run=run_protocol_schema)
 
     fashion_cli.add_commands(commands)
+    music_cli.add_commands(commands)
 
     models = commands.add_parser("models", help="prepare local models").add_subparsers(dest="action", required=True, metavar="ACTION")
     prepare = models.add_parser("prepare", help="convert the embedded SmolLM2 to bf16 safetensors in the cache (once)")
