@@ -31,6 +31,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     design.add_argument("--persona", help="persona id (default: the configured persona)")
     design.add_argument("--llm", action="store_true", help="draft candidates with the configured dialogue model (one that supports JSON schema, e.g. vLLM)")
     design.add_argument("--overwrite", action="store_true", help="replace a collection of the same name in --out")
+    design.add_argument("--no-render", action="store_true", help="skip the diffusion looks even when fashion.diffusion is configured")
+    design.add_argument("--steps", type=int, help="diffusion steps for the looks (default: the model's)")
+    design.add_argument("--size", type=int, help="look size in pixels (default: the model's, e.g. 1024 for SDXL)")
     design.set_defaults(run=run_design)
 
     prints = commands.add_parser("prints", help="make seamless print tiles from a brief",
@@ -66,19 +69,43 @@ def run_design(args: argparse.Namespace, settings: Settings) -> int:
         candidates = ProceduralDesigner(card.fashion, card.visual).design(brief)
     print(f"{len(candidates)} candidates from {', '.join(brief.keywords) or 'her DNA'}", file=sys.stderr)
     collection = propose_collection(candidates, args.looks, name=args.brief.strip().title(), brief=args.brief)
+    render_look = None if args.no_render else _look_renderer(settings, card, args.steps, args.size)
     with tqdm(total=100, unit="%", desc="exporting", file=sys.stderr) as bar:
         def progress(step: str, done: float) -> None:
             bar.set_postfix_str(step[:40])
             bar.update(round(100 * done) - bar.n)
 
         try:
-            folder = export_collection(collection, args.out, overwrite=args.overwrite, progress=progress)
+            folder = export_collection(collection, args.out, overwrite=args.overwrite, progress=progress, render_look=render_look)
         except FileExistsError as error:
             raise SystemExit(f"error: {error}") from None
     coherence = collection.coherence()
     print(json.dumps({"collection": str(folder), "zip": str(folder) + ".zip", "looks": len(collection.looks), "candidates": len(candidates),
                       "seconds": round(time.perf_counter() - started, 2), "coherence": coherence.model_dump()}, indent=2))
     return 0
+
+
+def _look_renderer(settings: Settings, card, steps: int | None, size: int | None):
+    """A look from each flat with the configured diffusion model (through its ControlNet when
+    one is set, else from the spec alone); None when no model is configured."""
+    config = settings.fashion.diffusion
+    if config is None:
+        return None
+    from pipelines.fashion.diffusion import DiffusionModelError
+
+    try:
+        designer = config.load()
+    except DiffusionModelError as error:
+        raise SystemExit(f"error: {error} (or pass --no-render)") from None
+    print(f"looks: {designer.architecture} from {config.model_dir}" + (" through the flat's ControlNet" if config.controlnet_dir else ""), file=sys.stderr)
+
+    def render(spec, front_flat):
+        seed = spec.provenance.seed
+        if config.controlnet_dir:
+            return designer.from_flat(spec, front_flat, card.visual, seed=seed, steps=steps, size=size)
+        return designer.generate(spec, card.visual, seed=seed, steps=steps, size=size)
+
+    return render
 
 
 async def _drafted(brief, card, settings: Settings):

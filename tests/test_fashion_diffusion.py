@@ -770,3 +770,26 @@ def test_flux_lora_from_a_folder(flux, flux_lora_dir, spec, visual):
     weightless = flux.generate(spec, off, seed=5, steps=STEPS, size=SIZE)
     assert with_lora.record.prompt.startswith("hae_un style, ") and with_lora.spec.provenance.lora == str(flux_lora_dir)
     assert np.abs(pixels(with_lora.image) - pixels(weightless.image)).mean() > 0.5
+
+
+def test_atelier_design_renders_each_look_from_its_flat_when_a_model_is_configured(tmp_path, sdxl_dir, sdxl_controlnet_dir):
+    import zipfile
+
+    from conftest import atelier
+    from pipelines.fashion.metadata import read_png_metadata
+
+    env = {"ATELIER_FASHION__DIFFUSION__MODEL_DIR": str(sdxl_dir), "ATELIER_FASHION__DIFFUSION__CONTROLNET_DIR": str(sdxl_controlnet_dir),
+           "ATELIER_FASHION__DIFFUSION__MODEL_NAME": "tiny-sdxl"}
+    result = atelier("design", "flowers on Venus", "--looks", "2", "--candidates", "4", "--steps", "2", "--size", "64", "--out", str(tmp_path), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "through the flat's ControlNet" in result.stderr
+    looks = sorted((tmp_path / "flowers-on-venus" / "looks").glob("*/look.png"))
+    assert len(looks) == 2
+    spec, parameters = read_png_metadata(looks[0])
+    assert "Steps: 2" in parameters and "tiny-sdxl" in parameters
+    assert spec.provenance.backend == "diffusers" and spec.provenance.model == "tiny-sdxl"
+    assert sum(name.endswith("/look.png") for name in zipfile.ZipFile(tmp_path / "flowers-on-venus.zip").namelist()) == 2
+    skipped = atelier("design", "flowers on Venus", "--looks", "2", "--candidates", "4", "--no-render", "--out", str(tmp_path / "plain"), env=env)
+    assert skipped.returncode == 0 and not list((tmp_path / "plain").rglob("look.png"))
+    missing = atelier("design", "x", "--looks", "1", "--out", str(tmp_path / "none"), env={"ATELIER_FASHION__DIFFUSION__MODEL_DIR": str(tmp_path / "gone")})
+    assert missing.returncode != 0 and "does not exist" in missing.stderr and "--no-render" in missing.stderr and not (tmp_path / "none").exists()

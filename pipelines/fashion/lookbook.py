@@ -21,6 +21,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fpdf import FPDF
 from PIL import Image
@@ -31,11 +32,15 @@ from pipelines.fashion.metadata import procedural_parameters, save_png
 from pipelines.fashion.prints import make_tile
 from pipelines.fashion.spec import DesignSpec
 
+if TYPE_CHECKING:
+    from pipelines.fashion.diffusion import DesignImage
+
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")  # Debian fonts-dejavu-core: names in any script
 PRINT_TILE_PX = 1024
 PDF_IMAGE_PX = 640  # images are placed about 12 cm tall: more pixels only make the PDF slower to write and read
 
 Progress = Callable[[str, float], None]
+RenderLook = Callable[[DesignSpec, Image.Image], "DesignImage"]
 
 
 def slugify(text: str) -> str:
@@ -49,8 +54,12 @@ def print_tile(spec: DesignSpec, size: int = PRINT_TILE_PX) -> Image.Image | Non
     return make_tile(spec.print, spec.palette, spec.provenance.seed, size)
 
 
-def export_collection(collection: Collection, out_dir: Path, *, overwrite: bool = False, progress: Progress | None = None) -> Path:
-    """Write the collection folder and its zip; returns the folder."""
+def export_collection(
+    collection: Collection, out_dir: Path, *, overwrite: bool = False, progress: Progress | None = None, render_look: RenderLook | None = None
+) -> Path:
+    """Write the collection folder and its zip; returns the folder. With `render_look`
+    (spec, front flat -> DesignImage, e.g. a diffusion model's `from_flat`), each look's
+    folder also gets look.png with its generation parameters."""
     report = progress or (lambda step, done: None)
     slug = slugify(collection.name)
     final = out_dir / slug
@@ -68,6 +77,9 @@ def export_collection(collection: Collection, out_dir: Path, *, overwrite: bool 
             if tile is not None:
                 tiles[spec.id] = tile
             front, back = _write_look(building / "looks" / f"{index:02d}-{spec.id}", spec, tile)
+            if render_look is not None:
+                look = render_look(spec, front)
+                save_png(look.image, building / "looks" / f"{index:02d}-{spec.id}" / "look.png", look.spec, look.record.a1111_parameters())
             pages.append((spec, front, back, tile))
         report("line-up board", len(collection.looks) / (len(collection.looks) + 2))
         board = lineup_board(collection, prints=tiles)
