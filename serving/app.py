@@ -1,10 +1,11 @@
-"""The serving app: one ASGI application for fans and, later, the studio.
+"""The serving app: one ASGI application for fans and the studio.
 
     /ws/chat               the fan chat protocol (serving/protocol.py, docs/protocol.md)
     /v1/models             the persona as an OpenAI model
     /v1/chat/completions   OpenAI-compatible chat, streaming or not
     /healthz  /readyz      the process is up / the persona can answer
     /metrics               Prometheus text format
+    /studio                the designers' Gradio studio, behind its own login (studio/app.py)
 
 `create_app(settings)` loads the runtime when the app starts (uvicorn's lifespan); tests and
 benchmarks may pass a ready `Runtime` instead.
@@ -111,7 +112,9 @@ def limit_model_threads(threads: int) -> None:
     torch.set_num_threads(threads or max(1, (os.cpu_count() or 1) - 1))
 
 
-def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
+def create_app(settings: Settings, runtime: Runtime | None = None, studio: bool | None = None) -> Starlette:
+    """`studio`: mount the studio at /studio (default: settings.studio.enabled)."""
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         limit_model_threads(settings.serving.torch_threads)
@@ -119,6 +122,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         data_dir = settings.memory.data_dir.expanduser()
         frame_log = FrameLog(data_dir / f"sessions-{ready.persona.id}.db", settings.serving.resume_window_s)
         app.state.service = ChatService(settings, ready, token_secret(settings), SessionHub(frame_log))
+        if (studio_context := getattr(app.state, "studio", None)) is not None:
+            studio_context.runtime = ready  # the studio's Chat tab shares the fans' runtime
         try:
             yield
         finally:
@@ -139,15 +144,21 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         Route("/readyz", readyz),
         Route("/metrics", metrics),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan)
+    if settings.studio.enabled if studio is None else studio:
+        from studio.app import mount_studio, studio_context
+
+        mount_studio(app, studio_context(settings))
+    return app
 
 
-def serve(settings: Settings, host: str | None = None, port: int | None = None) -> None:
+def serve(settings: Settings, host: str | None = None, port: int | None = None, studio: bool = False) -> None:
+    """`atelier serve` is the fans' endpoints only; `atelier up` adds the studio."""
     import uvicorn
 
     config = settings.serving
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, studio=studio),
         host=host or config.host,
         port=port or config.port,
         ws="websockets-sansio",

@@ -1,5 +1,6 @@
 """The ``atelier`` command line.
 
+    atelier up [--host H] [--port P]              everything on one port: the studio, /ws/chat and /v1
     atelier chat [--persona ID] [--name NAME]     chat in the terminal, streaming
     atelier persona list|validate|import|export   manage persona cards
     atelier models prepare                        convert the embedded model once
@@ -65,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--persona", help="persona id (default: the configured persona)")
         command.set_defaults(run=run_memory)
 
+    up = commands.add_parser("up", help="start everything: the studio at /studio, the fan chat endpoint and the OpenAI-compatible API",
+                             description="Serve the Gradio studio at /studio (behind a login) beside /ws/chat and /v1 on one port; prints the URLs and the login.")
+    up.add_argument("--host", help="address to listen on (default: serving.host)")
+    up.add_argument("--port", type=int, help="port (default: serving.port)")
+    up.add_argument("--config", default=argparse.SUPPRESS, help="settings file (as before the command)")
+    up.set_defaults(run=run_up)
+
     serve = commands.add_parser("serve", help="serve the fan chat endpoint and the OpenAI-compatible API",
                                 description="Serve /ws/chat, /v1/chat/completions, /v1/models, /healthz, /readyz and /metrics.")
     serve.add_argument("--host", help="address to listen on (default: serving.host)")
@@ -117,6 +125,24 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
     from serving.app import serve
 
     serve(settings, args.host, args.port)
+    return 0
+
+
+def run_up(args: argparse.Namespace, settings: Settings) -> int:
+    from serving.app import serve
+    from studio.app import MOUNT_PATH, studio_login
+
+    settings = settings.model_copy(update={"studio": settings.studio.model_copy(update={"enabled": True})})
+    host, port = args.host or settings.serving.host, args.port or settings.serving.port
+    username, password, password_file = studio_login(settings)
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    base = f"http://{shown_host}:{port}"
+    print(f"Atelier is starting ({settings.persona}); the model loads first.", flush=True)
+    print(f"  studio      {base}{MOUNT_PATH}/", flush=True)
+    print(f"  login       {username} / " + (f"{password}   (kept in {password_file})" if password_file else "the password in studio.password"), flush=True)
+    print(f"  fan chat    ws://{shown_host}:{port}/ws/chat   (fan tokens: atelier token issue --fan ID)", flush=True)
+    print(f"  OpenAI API  {base}/v1", flush=True)
+    serve(settings, host, port, studio=True)
     return 0
 
 

@@ -17,6 +17,7 @@ from persona.card import PersonaCard, load_persona
 from pipelines.dialogue.local import LocalBackend
 from pipelines.dialogue.vllm_server import VLLMServer, vllm_python
 from postgres_server import postgres_dsn  # noqa: F401  (a real PostgreSQL + pgvector for the session)
+from studio_helpers import studio_server  # noqa: F401  (`atelier up` with the studio, once for the session)
 
 REPO = Path(__file__).resolve().parent.parent
 PERSONAS = REPO / "configs" / "personas"

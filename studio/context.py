@@ -1,0 +1,41 @@
+"""What every studio tab is built from: settings, the persona, the library of artifacts and,
+once the serving app has started it, the chat runtime it shares with /ws/chat."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from persona.card import PersonaCard
+
+if TYPE_CHECKING:
+    import gradio as gr
+
+    from serving.runtime import Runtime
+    from serving.settings import Settings
+    from studio.library import Library
+
+# Model-bound jobs (diffusion, composing, stems) share this Gradio concurrency group, limited
+# by settings.studio.gpu_concurrency; the queue holds at most settings.studio.max_queue.
+GPU_GROUP = "gpu"
+
+
+@dataclass
+class Reopener:
+    """How the Library reopens an artifact in the tab that made it: `fill(settings)` returns
+    one value (or gr.update) per component in `outputs`, in order."""
+
+    kinds: set[str]
+    tab_id: str
+    outputs: list[gr.Component]
+    fill: Callable[[dict[str, Any]], list[Any]]
+
+
+@dataclass
+class StudioContext:
+    settings: Settings
+    persona: PersonaCard
+    library: Library
+    runtime: Runtime | None = None  # set by the serving app once the chat runtime is up
+    reopeners: list[Reopener] = field(default_factory=list)

@@ -1,0 +1,211 @@
+"""The Persona tab: her card (view, edit with validation, Character Card import and export)
+and the memory inspector (what she remembers about a fan, their relationship, why each
+memory is recalled, export and forget)."""
+
+from __future__ import annotations
+
+import html
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import yaml
+
+from persona.card import PersonaCard, PersonaError, save_persona
+from persona.interchange import export_card, import_card
+from persona.memory import MemoryStoreError, open_store
+from persona.memory.records import check_fan_id
+from persona.memory.retrieval import Recall, Recaller
+from studio.context import StudioContext
+from studio.theme import swatches_html
+
+MEMORY_HEADERS = ["id", "when", "kind", "author", "importance", "text"]
+RECALL_HEADERS = ["use", "kind", "author", "score", "why", "text"]
+DEFAULT_FAN = "studio"
+
+
+def build_persona_tab(context: StudioContext, studio: gr.Blocks) -> None:
+    """`studio` is the app being built: the card is filled in when a signed-in page loads,
+    never baked into the page (Gradio's login page lists every input's default value)."""
+    card = context.persona
+    with gr.Tab("Card", id="persona-card"):
+        summary = gr.HTML(card_summary(card))
+        with gr.Row():
+            with gr.Column(scale=3):
+                editor = gr.Code("", language="yaml", label=f"{card.id}.yaml", lines=24, max_lines=40, interactive=True)
+            with gr.Column(scale=1, min_width=260):
+                status = gr.Markdown()
+                validate = gr.Button("Validate")
+                save = gr.Button("Save", variant="primary")
+                reload = gr.Button("Reload from disk")
+                gr.Markdown("#### Character Card")
+                upload = gr.File(label="Import (.json or .png)", file_types=[".json", ".png"], type="filepath")
+                spec = gr.Radio(["v3", "v2"], value="v3", label="Spec")
+                file_format = gr.Radio(["json", "png"], value="png", label="Format")
+                export = gr.Button("Export")
+                exported = gr.File(label="Exported card", interactive=False)
+
+    def validate_card(text: str) -> str:
+        try:
+            parsed = parse_card(text)
+        except PersonaError as error:
+            return problem(error)
+        return f"✅ Valid: **{parsed.name}** (`{parsed.id}`), {len(parsed.canon)} canon entries."
+
+    def save_card(text: str) -> tuple[str, str]:
+        try:
+            parsed = parse_card(text)
+        except PersonaError as error:
+            return problem(error, "Not saved: the card has problems"), gr.skip()
+        path = save_persona(parsed, context.settings.personas_dir)
+        if parsed.id == context.persona.id:
+            context.persona = parsed
+        return f"✅ Saved to `{path}`. The chat uses it from the next start.", card_summary(parsed)
+
+    def reload_card() -> tuple[str, str, str]:
+        from persona.card import load_persona
+
+        fresh = load_persona(context.persona.id, context.settings.personas_dir)
+        return card_yaml(fresh), card_summary(fresh), f"`{fresh.id}.yaml` as saved. Edit, then validate or save; saved changes reach the chat at the next start."
+
+    def import_file(path: str | None) -> tuple[str, str]:
+        if not path:
+            raise gr.Error("Choose a Character Card file (.json or .png) first.")
+        try:
+            imported = import_card(Path(path))
+        except PersonaError as error:
+            raise gr.Error(f"Not a card Atelier can read: {error}") from None
+        return card_yaml(imported), f"Imported **{imported.name}** (`{imported.id}`) into the editor; Save keeps it as `{imported.id}.yaml`."
+
+    def export_file(text: str, spec_name: str, suffix: str) -> str:
+        try:
+            parsed = parse_card(text)
+        except PersonaError as error:
+            raise gr.Error(str(error)) from None
+        if suffix not in ("json", "png") or spec_name not in ("v2", "v3"):
+            raise gr.Error("Format is json or png, spec is v2 or v3.")
+        folder = Path(tempfile.mkdtemp(prefix="atelier-card-"))
+        return str(export_card(parsed, folder / f"{parsed.id}.{suffix}", spec=spec_name))
+
+    studio.load(reload_card, None, [editor, summary, status], api_visibility="private")
+    validate.click(validate_card, editor, status, api_name="persona_validate")
+    save.click(save_card, editor, [status, summary], api_name="persona_save")
+    reload.click(reload_card, None, [editor, summary, status], api_name="persona_card")
+    upload.upload(import_file, upload, [editor, status], api_name="persona_import")
+    export.click(export_file, [editor, spec, file_format], exported, api_name="persona_export")
+
+    with gr.Tab("Memory", id="persona-memory"):
+        gr.Markdown("What she remembers about one fan, how she feels about them, and why memories come back in a turn.")
+        with gr.Row():
+            fan = gr.Textbox(DEFAULT_FAN, label="Fan id", scale=2)
+            show = gr.Button("Show", variant="primary", scale=1)
+            export_memory = gr.Button("Export JSON", scale=1)
+        with gr.Row():
+            relationship = gr.JSON(label="Relationship and state", scale=1)
+            memory_file = gr.File(label="Export", interactive=False, scale=1)
+        memories = gr.Dataframe(headers=MEMORY_HEADERS, label="Memories", interactive=False, wrap=True, max_height=360)
+        with gr.Row():
+            query = gr.Textbox(label="A message from this fan", placeholder="What would she recall if the fan said…", scale=3)
+            why = gr.Button("Why recalled?", scale=1)
+        recalled = gr.Dataframe(headers=RECALL_HEADERS, label="Recall for that message", interactive=False, wrap=True, max_height=360)
+        with gr.Row():
+            confirm = gr.Checkbox(label="Yes, delete everything stored about this fan", value=False)
+            forget = gr.Button("Forget fan", variant="stop")
+        memory_status = gr.Markdown()
+
+    def show_memory(fan_id: str) -> tuple[dict, list[list[Any]], str]:
+        fan_id = checked_fan(fan_id)
+        with open_store(context.settings.memory, context.persona.id) as store:
+            stored = store.export_fan(fan_id)
+            state = store.get_state(fan_id)
+        rows = [[m.id, f"{m.created_at:%Y-%m-%d %H:%M}", m.kind.value, m.author.value, round(m.importance, 2), m.text] for m in stored]
+        return state, rows, f"{len(rows)} memories of `{fan_id}`."
+
+    def why_recalled(fan_id: str, text: str) -> list[list[Any]]:
+        fan_id = checked_fan(fan_id)
+        if not text.strip():
+            raise gr.Error("Write a message to see what it would recall.")
+        memory = context.runtime.memory if context.runtime is not None else None
+        if memory is None:
+            raise gr.Error("Recall needs the chat runtime with memory; it is still starting (or memory is off).")
+        with open_store(context.settings.memory, context.persona.id) as store:
+            recall = Recaller(store, memory.embedder, memory.recaller.settings).recall(fan_id, text)
+        return recall_rows(recall)
+
+    def export_fan(fan_id: str) -> str:
+        fan_id = checked_fan(fan_id)
+        with open_store(context.settings.memory, context.persona.id) as store:
+            data = {"fan_id": fan_id, "state": store.get_state(fan_id), "memories": [m.model_dump(mode="json") for m in store.export_fan(fan_id)]}
+        path = Path(tempfile.mkdtemp(prefix="atelier-memory-")) / f"memory-{fan_id}.json"
+        path.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+        return str(path)
+
+    def forget_fan(fan_id: str, confirmed: bool) -> tuple[str, dict, list, bool]:
+        fan_id = checked_fan(fan_id)
+        if not confirmed:
+            raise gr.Error("Tick the box to confirm: forgetting a fan cannot be undone.")
+        with open_store(context.settings.memory, context.persona.id) as store:
+            count = store.forget_fan(fan_id)
+        return f"Forgot {count} memories of `{fan_id}`.", {}, [], False
+
+    show.click(show_memory, fan, [relationship, memories, memory_status], api_name="memory_show")
+    why.click(why_recalled, [fan, query], recalled, api_name="memory_recall")
+    export_memory.click(export_fan, fan, memory_file, api_name="memory_export")
+    forget.click(forget_fan, [fan, confirm], [memory_status, relationship, memories, confirm], api_name="memory_forget")
+
+
+class _CardDumper(yaml.SafeDumper):
+    """Multi-line text as literal blocks, so the biography reads as it was written."""
+
+
+_CardDumper.add_representer(
+    str, lambda dumper, text: dumper.represent_scalar("tag:yaml.org,2002:str", text, style="|" if "\n" in text else None)
+)
+
+
+def card_yaml(card: PersonaCard) -> str:
+    return yaml.dump(card.to_data(), Dumper=_CardDumper, allow_unicode=True, sort_keys=False, width=100)
+
+
+def parse_card(text: str) -> PersonaCard:
+    try:
+        data = yaml.safe_load(text or "")
+    except yaml.YAMLError as error:
+        raise PersonaError(f"card: not valid YAML: {error}") from None
+    return PersonaCard.from_data(data, "card")
+
+
+def card_summary(card: PersonaCard) -> str:
+    identity = card.identity
+    facts = " · ".join(html.escape(part) for part in (identity.occupation, identity.home) if part)
+    tagline = f"<em>{html.escape(identity.tagline)}</em> · " if identity.tagline else ""
+    return (
+        f"<h2 style='margin:0'>{html.escape(card.name)}</h2>"
+        f"<p style='margin:.2em 0 .6em'>{tagline}{facts}</p>"
+        f"{swatches_html(card.visual.palette)}"
+    )
+
+
+def problem(error: Exception, what: str = "The card has problems") -> str:
+    lines = str(error).splitlines()
+    return f"❌ **{what}**\n\n" + "\n".join(f"- `{line.strip()}`" for line in lines if line.strip())
+
+
+def checked_fan(fan_id: str) -> str:
+    try:
+        return check_fan_id((fan_id or "").strip())
+    except MemoryStoreError as error:
+        raise gr.Error(str(error)) from None
+
+
+def recall_rows(recall: Recall | None) -> list[list[Any]]:
+    """One row per memory the recall looked at: used in the prompt, triggered as lore, or skipped."""
+    if recall is None:
+        return []
+    rows = []
+    for use, items in (("in prompt", recall.memories), ("lore", recall.lore), ("skipped", recall.skipped)):
+        for item in items:
+            rows.append([use, item.memory.kind.value, item.memory.author.value, item.score, item.why, item.memory.text])
+    return rows
