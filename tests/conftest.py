@@ -80,6 +80,17 @@ def vllm_server(model_dir):
         yield server
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models gain nothing from more threads, and on a shared CPU extra threads only wait."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def haeun() -> PersonaCard:
     return load_persona("haeun", PERSONAS)
