@@ -199,7 +199,7 @@ def musicgen_stems(score, settings: Settings, card, brief: str | None, commercia
     """MusicGen's stem (melody-conditioned on `score`, as long as the piece) when music.musicgen
     is configured; none otherwise. A commercial export with non-commercial weights is refused
     before the model is loaded."""
-    from pipelines.music.bundle import LicenceError, refuse_non_commercial
+    from pipelines.music.bundle import LicenceError
     from pipelines.music.musicgen import MusicgenError, musicgen_prompt
 
     config = settings.music.musicgen
@@ -207,7 +207,7 @@ def musicgen_stems(score, settings: Settings, card, brief: str | None, commercia
         return []
     if commercial:
         try:
-            refuse_non_commercial([(f"the MusicGen stem ({config.model_dir.name})", config.licence)])
+            config.refuse_commercial_use()
         except LicenceError as error:
             raise fail(f"{error} (or unset music.musicgen)") from None
     try:

@@ -23,7 +23,7 @@ from typing import Any
 
 import gradio as gr
 
-from pipelines.music.bundle import export_bundle, refuse_non_commercial
+from pipelines.music.bundle import export_bundle
 from pipelines.music.composer import compose
 from pipelines.music.plan import MODES, ROLES, TONICS, CompositionPlan, PlanError
 from pipelines.music.planner import METER, MusicBrief, ProceduralPlanner
@@ -107,7 +107,7 @@ class MusicTab:
 
         config = self.context.settings.music.musicgen
         if commercial:
-            refuse_non_commercial([(f"the MusicGen stem ({config.model_dir.name})", config.licence)])
+            config.refuse_commercial_use()
         try:
             with self._lock:
                 if self._musicgen is None:

@@ -32,6 +32,13 @@ class MusicgenConfig(BaseModel):
         description="integrated loudness of the generated stem: below the -14 LUFS master, since it is summed with the rendered parts",
     )
 
+    def refuse_commercial_use(self) -> None:
+        """Raise LicenceError when these weights cannot go into a commercial export: checked
+        before the model is loaded, so no generation time is spent on a stem to be refused."""
+        from pipelines.music.bundle import refuse_non_commercial
+
+        refuse_non_commercial([(f"the MusicGen stem ({self.model_dir.name})", self.licence)])
+
     def load(self) -> MusicgenRenderer:
         """Load the model (torch and transformers are imported only now)."""
         from pipelines.music.musicgen import MusicgenRenderer
