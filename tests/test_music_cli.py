@@ -27,7 +27,8 @@ def summary_of(result) -> dict:
 def composed(tmp_path_factory):
     """One piece from a brief: (summary, bundle folder, stderr)."""
     out = tmp_path_factory.mktemp("compose")
-    result = atelier("compose", BRIEF, "--minutes", "0.5", "--seed", "7", "--out", str(out))
+    # CI set: pyfluidsynth then prints where it found the library; stdout must still be our JSON alone.
+    result = atelier("compose", BRIEF, "--minutes", "0.5", "--seed", "7", "--out", str(out), env={"CI": "true"})
     summary = summary_of(result)
     return summary, Path(summary["bundle"]), result.stderr
 

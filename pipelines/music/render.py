@@ -13,9 +13,11 @@ up to the mix. Without FluidSynth or a soundfont the built-in synth renders inst
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -220,7 +222,9 @@ class PlanarOutputs:
 def fluidsynth_api() -> tuple[ModuleType, Callable[..., int], Callable[..., int]]:
     """pyfluidsynth, and the two C functions it does not wrap: planar float output and channel type."""
     try:
-        import fluidsynth
+        # pyfluidsynth prints where it found the library when CI is set; stdout carries our JSON.
+        with contextlib.redirect_stdout(sys.stderr):
+            import fluidsynth
     except (ImportError, OSError) as error:
         raise FluidSynthUnavailable(f"FluidSynth is not available ({error})") from None
     write_planar = fluidsynth.cfunc(
