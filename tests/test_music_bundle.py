@@ -131,7 +131,8 @@ def test_stems_sum_to_the_mix_and_the_master_is_that_mix_mastered(exported, rend
     assert pyloudnorm.Meter(RATE).integrated_loudness(master) == pytest.approx(-14.0, abs=0.5)
     assert 20 * np.log10(np.abs(resample_poly(master, 4, 1, axis=0)).max()) <= -1.0
     assert loudness["integrated_lufs"] == pytest.approx(-14.0, abs=0.5) and loudness["true_peak_dbtp"] <= -1.0
-    assert loudness["mix_lufs"] == pytest.approx(pyloudnorm.Meter(RATE).integrated_loudness(mix.astype(np.float64)), abs=0.01)
+    # pyloudnorm's K-weighting reads about 0.04 LU under the standard's (test_music_master.py).
+    assert loudness["mix_lufs"] == pytest.approx(pyloudnorm.Meter(RATE).integrated_loudness(mix.astype(np.float64)), abs=0.1)
     if loudness["limiter_reduction_db"] == 0:  # then the master is the mix times one gain
         gain = 10 ** (manifest["loudness"]["master_gain_db"] / 20)
         assert np.abs(master - mix * gain).max() < 1e-3

@@ -235,7 +235,7 @@ def build_manifest(
             "fallback": result.fallback_reason and f"the built-in synth rendered the stems because {result.fallback_reason}",
         },
         "loudness": {
-            "standard": "ITU-R BS.1770-4 (pyloudnorm); true peak 4x oversampled",
+            "standard": "ITU-R BS.1770-4; true peak 4x oversampled",
             "mix_lufs": round(mastered.input_lufs, 2),
             "integrated_lufs": round(mastered.lufs, 2),
             "true_peak_dbtp": round(mastered.true_peak_dbtp, 2),
