@@ -11,7 +11,7 @@
 2. End to end with the embedded model (a real `atelier serve`) at 1, 4 and 16 concurrent
    fans: time to first token p50/p99 and the time the persona layer takes before the model
    is asked (policy, recall, prompt; from the server's histogram, read before and after
-   each round).
+   each level). Each level runs three rounds: every fan sends one new message a round.
 
 Run: .venv/bin/python bench/ws_load.py [--fans 2000] [--seconds 10] [--rate 10] [--no-e2e] [--no-load]
 Each server runs in its own process; clients run in another.
@@ -39,6 +39,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
 SECRET = "bench-secret-0123456789abcdef0123456789"
+E2E_ROUNDS = 3  # turns each fan level is measured over (one sample a fan a round)
 
 
 def free_port() -> int:
@@ -308,7 +309,7 @@ def end_to_end(levels: list[int]) -> dict:
             result = {}
             for fans in levels:
                 before = read_histogram(httpx.get(f"{server.url}/metrics").text, "atelier_persona_layer_seconds")
-                ttfts = sorted(asyncio.run(e2e_round(server.ws_url, fans, str(fans))))
+                ttfts = sorted(ttft for turn in range(E2E_ROUNDS) for ttft in asyncio.run(e2e_round(server.ws_url, fans, f"{fans}-{turn}")))
                 after = read_histogram(httpx.get(f"{server.url}/metrics").text, "atelier_persona_layer_seconds")
                 mean, p50 = histogram_between(before, after)
                 result[f"{fans}_fans"] = {

@@ -62,15 +62,17 @@ class CanonEntry(CardModel):
         return self.enabled and (self.embargo_until is None or today >= self.embargo_until)
 
     @cached_property
-    def _patterns(self) -> list[re.Pattern[str]]:
+    def _pattern(self) -> re.Pattern[str] | None:
+        """Every key in one pattern: one scan of the conversation a turn, not one a key."""
         flags = 0 if self.case_sensitive else re.IGNORECASE
         if self.use_regex:
-            return [re.compile(key, flags) for key in self.keys]
+            return re.compile("|".join(f"(?:{key})" for key in self.keys), flags) if self.keys else None
+        words = [re.escape(key) for key in self.keys if key.strip()]
         # Whole words only, so the key "art" does not fire on "party".
-        return [re.compile(rf"(?<!\w){re.escape(key)}(?!\w)", flags) for key in self.keys if key.strip()]
+        return re.compile(rf"(?<!\w)(?:{'|'.join(words)})(?!\w)", flags) if words else None
 
     def is_triggered_by(self, text: str) -> bool:
-        return any(pattern.search(text) for pattern in self._patterns)
+        return self._pattern is not None and self._pattern.search(text) is not None
 
 
 class Identity(CardModel):

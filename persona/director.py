@@ -5,6 +5,7 @@ Serving and the CLI call it; it calls memory and the dialogue backend."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import time
@@ -195,10 +196,16 @@ class Director:
             await self._in_memory_thread(self.memory.remember_summary, session.fan_id, summary)
 
     def _learn_quietly(self) -> None:
+        """One queued learning job, then to the back of the memory thread's queue: a fan
+        waiting for recall does not wait for other fans' learning."""
         try:
-            self.memory.process_jobs()
+            more = self.memory.process_jobs(limit=1) > 0
         except Exception:  # the jobs stay queued and run again at the next session start
             logging.getLogger(__name__).exception("learning from a turn failed")
+            return
+        if more:
+            with contextlib.suppress(RuntimeError):  # shutting down: the rest waits for the next start
+                self._memory_thread.submit(self._learn_quietly)
 
 
 def _settle(future: asyncio.Future, result) -> None:

