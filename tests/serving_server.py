@@ -24,6 +24,8 @@ def free_port() -> int:
 
 
 class AtelierServer:
+    command = "serve"  # the `atelier` subcommand that runs the server
+
     def __init__(self, cache_dir: Path, data_dir: Path, **settings: str):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -42,19 +44,19 @@ class AtelierServer:
 
     def start(self, timeout: float = 180) -> AtelierServer:
         self.log = open(Path(self.env["ATELIER_MEMORY__DATA_DIR"]) / f"server-{self.port}.log", "ab")
-        command = [str(Path(sys.executable).parent / "atelier"), "serve"]
+        command = [str(Path(sys.executable).parent / "atelier"), self.command]
         self.process = subprocess.Popen(command, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"atelier serve exited with {self.process.returncode}; see {self.log.name}")
+                raise RuntimeError(f"atelier {self.command} exited with {self.process.returncode}; see {self.log.name}")
             try:
                 if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass
             time.sleep(0.3)
-        raise TimeoutError(f"atelier serve was not ready in {timeout} s")
+        raise TimeoutError(f"atelier {self.command} was not ready in {timeout} s; see {self.log.name}")
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.process and self.process.poll() is None:

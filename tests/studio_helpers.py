@@ -8,14 +8,9 @@ person can look at what the test saw.
 from __future__ import annotations
 
 import os
-
 import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from serving_server import AtelierServer
@@ -30,6 +25,8 @@ class StudioServer(AtelierServer):
     """`atelier up`: the studio at /studio beside /ws/chat and /v1, on one port. Personas are a
     copy, so saving a card in a test never touches configs/personas."""
 
+    command = "up"
+
     def __init__(self, cache_dir: Path, data_dir: Path, **settings: str):
         personas = data_dir / "personas"
         shutil.copytree(REPO / "configs" / "personas", personas)
@@ -41,21 +38,9 @@ class StudioServer(AtelierServer):
         self.password = ""
 
     def start(self, timeout: float = 240) -> StudioServer:
-        self.log = open(self.data_dir / f"server-{self.port}.log", "ab")
-        command = [str(Path(sys.executable).parent / "atelier"), "up"]
-        self.process = subprocess.Popen(command, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"atelier up exited with {self.process.returncode}; see {self.log.name}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    self.password = (self.data_dir / "studio-password").read_text().strip()
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        raise TimeoutError(f"atelier up was not ready in {timeout} s; see {self.log.name}")
+        super().start(timeout)
+        self.password = (self.data_dir / "studio-password").read_text().strip()
+        return self
 
     def output(self) -> str:
         self.log.flush()

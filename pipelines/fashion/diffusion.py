@@ -26,7 +26,6 @@ half-denoised image.
 from __future__ import annotations
 
 import importlib
-import json
 import math
 import secrets
 import threading
@@ -56,6 +55,7 @@ from pydantic import BaseModel, ConfigDict
 
 from pipelines.fashion.prompting import PromptKind, a1111_parameters, look_prompt
 from pipelines.fashion.spec import DesignSpec
+from pipelines.model_folder import read_model_folder
 from pipelines.style import LoraRef, VisualIdentity
 
 Architecture = Literal["sdxl", "sdxl-turbo", "flux"]
@@ -228,21 +228,9 @@ def check_model_folder(model_dir: str | Path | None, architecture: Architecture)
         raise DiffusionModelError(f"unknown architecture {architecture!r}; set fashion.diffusion.architecture to one of: {', '.join(FAMILIES)}")
     family = FAMILIES[architecture]
     expected = f"a local diffusers folder of an {architecture} model (model_index.json, {', '.join(family.components)})"
-    if model_dir is None:
-        raise DiffusionModelError(f"no diffusion model configured: set fashion.diffusion.model_dir to {expected}")
-    folder = Path(model_dir).expanduser()
-    if not folder.is_dir():
-        raise DiffusionModelError(f"diffusion model folder {folder} does not exist: set fashion.diffusion.model_dir to {expected}")
-    index_file = folder / "model_index.json"
-    try:
-        index = json.loads(index_file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DiffusionModelError(
-            f"{folder} is not a diffusers pipeline folder (no model_index.json): set fashion.diffusion.model_dir to {expected}"
-        ) from None
-    except json.JSONDecodeError as error:
-        raise DiffusionModelError(f"{index_file} is not valid JSON: {error}") from None
-    class_name = index.get("_class_name")
+    folder, index = read_model_folder(model_dir, "model_index.json", "fashion.diffusion.model_dir", "diffusion model", "diffusers pipeline folder",
+                                      expected, DiffusionModelError)
+    class_name = index.get("_class_name") if isinstance(index, dict) else None
     if class_name != family.text.__name__:
         raise DiffusionModelError(
             f"{folder} holds a {class_name}, not an {architecture} model ({family.text.__name__}): "

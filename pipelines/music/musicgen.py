@@ -63,6 +63,7 @@ from transformers import (
     T5Tokenizer,
 )
 
+from pipelines.model_folder import read_model_folder
 from pipelines.music.bundle import GeneratedStem
 from pipelines.music.master import MasterError, master
 from pipelines.music.midi import playable_notes
@@ -282,18 +283,8 @@ def choose_device() -> tuple[str, torch.dtype]:
 def check_model_folder(model_dir: str | Path | None) -> Path:
     """The folder as a Path, or MusicgenModelError saying what is missing and what to configure."""
     expected = "a local MusicGen-melody folder in transformers format (config.json, model weights, tokenizer), e.g. facebook/musicgen-melody saved with save_pretrained"
-    if model_dir is None:
-        raise MusicgenModelError(f"no MusicGen model configured: set music.musicgen.model_dir to {expected}")
-    folder = Path(model_dir).expanduser()
-    if not folder.is_dir():
-        raise MusicgenModelError(f"MusicGen model folder {folder} does not exist: set music.musicgen.model_dir to {expected}")
-    config_file = folder / "config.json"
-    try:
-        config = json.loads(config_file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise MusicgenModelError(f"{folder} is not a transformers model folder (no config.json): set music.musicgen.model_dir to {expected}") from None
-    except json.JSONDecodeError as error:
-        raise MusicgenModelError(f"{config_file} is not valid JSON: {error}") from None
+    folder, config = read_model_folder(model_dir, "config.json", "music.musicgen.model_dir", "MusicGen model", "transformers model folder",
+                                       expected, MusicgenModelError)
     model_type = config.get("model_type") if isinstance(config, dict) else None
     if model_type != "musicgen_melody":
         hint = " (a text-only MusicGen: melody conditioning needs a musicgen-melody model)" if model_type == "musicgen" else ""

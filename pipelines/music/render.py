@@ -170,11 +170,11 @@ def balanced_groups(parts: Sequence[Part], count: int) -> list[list[int]]:
     """Part indices in `count` groups of about equal work (sounding note-beats, drums and all)."""
     groups: list[list[int]] = [[] for _ in range(max(1, min(count, len(parts))))]
     work = [0.0] * len(groups)
-    by_work = sorted(range(len(parts)), key=lambda index: -sum(note.duration for note in parts[index].notes))
-    for index in by_work:  # the biggest part first, each to the group with the least so far
-        lightest = work.index(min(work))
+    played = [sum(note.duration for note in part.notes) for part in parts]
+    for index in sorted(range(len(parts)), key=lambda index: -played[index]):  # the biggest part first,
+        lightest = work.index(min(work))  # each to the group with the least so far
         groups[lightest].append(index)
-        work[lightest] += sum(note.duration for note in parts[index].notes)
+        work[lightest] += played[index]
     return [sorted(group) for group in groups if group]
 
 
