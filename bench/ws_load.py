@@ -11,7 +11,10 @@
 2. End to end with the embedded model (a real `atelier serve`) at 1, 4 and 16 concurrent
    fans: time to first token p50/p99 and the time the persona layer takes before the model
    is asked (policy, recall, prompt; from the server's histogram, read before and after
-   each level). Each level runs three rounds: every fan sends one new message a round.
+   each phase). Each fan holds one conversation: the fans' first messages go at the same
+   instant (the burst); then the fans talk (the conversation), starting 0.2 s apart, each
+   sending three more messages, each as soon as its reply has ended. The two phases are
+   reported apart.
 
 Run: .venv/bin/python bench/ws_load.py [--fans 2000] [--seconds 10] [--rate 10] [--no-e2e] [--no-load]
 Each server runs in its own process; clients run in another.
@@ -39,7 +42,8 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
 SECRET = "bench-secret-0123456789abcdef0123456789"
-E2E_ROUNDS = 3  # turns each fan level is measured over (one sample a fan a round)
+E2E_TURNS = 3  # messages each fan sends after the first, each as soon as the last reply has ended
+E2E_SPAWN_S = 0.2  # after the burst, fans start talking this far apart (a load tester's spawn rate)
 
 
 def free_port() -> int:
@@ -238,26 +242,62 @@ def load_side_by_side(fans: int, seconds: float, rate: float) -> dict:
 
 # ---- end to end with the embedded model -------------------------------------------------------
 
-async def e2e_round(url: str, fans: int, round_id: str) -> list[float]:
+async def e2e_level(url: str, metrics_url: str, fans: int, level: str) -> dict:
+    """`fans` fans connect and hold one conversation each. Their first messages go at the same
+    instant (the burst: fans wait for each other's recall). Then they talk: each starts
+    E2E_SPAWN_S after the one before and sends its next message as soon as its reply has
+    ended. Every message is new, so none is answered from the embedding cache."""
+    import httpx
     import websockets
 
     from serving.auth import issue_token
 
-    async def one(i: int) -> float:  # every message is new: none is answered from the embedding cache
-        async with websockets.connect(url) as ws:
-            await ws.send(json.dumps({"type": "hello", "token": issue_token(SECRET.encode(), f"e2e-{round_id}-{i}", 3600), "persona": "haeun"}))
-            await ws.recv()
-            sent = time.perf_counter()
-            await ws.send(json.dumps({"type": "message", "id": "1", "text": f"Hi Haeun! I'm fan {i} of round {round_id}. What are you sewing today?"}))
-            first = None
-            async for raw in ws:
-                frame = json.loads(raw)
-                if frame["type"] == "delta" and first is None:
-                    first = time.perf_counter() - sent
-                if frame["type"] in ("end", "error"):
-                    return first if first is not None else float("nan")
+    async def turn(ws, fan: int, number: int) -> float:
+        sent = time.perf_counter()
+        await ws.send(json.dumps({"type": "message", "id": str(number), "text": f"Hi Haeun! I'm fan {fan} of {level}, message {number}. What are you sewing today?"}))
+        first = None
+        async for raw in ws:
+            frame = json.loads(raw)
+            if frame["type"] == "delta" and first is None:
+                first = time.perf_counter() - sent
+            if frame["type"] in ("end", "error"):
+                return first if first is not None else float("nan")
 
-    return list(await asyncio.gather(*(one(i) for i in range(fans))))
+    async def converse(ws, fan: int) -> list[float]:
+        await asyncio.sleep(fan * E2E_SPAWN_S)
+        return [await turn(ws, fan, number) for number in range(1, E2E_TURNS + 1)]
+
+    async def persona_layer() -> tuple:
+        async with httpx.AsyncClient() as client:
+            return read_histogram((await client.get(metrics_url)).text, "atelier_persona_layer_seconds")
+
+    sockets = []
+    try:
+        for fan in range(fans):
+            sockets.append(ws := await websockets.connect(url))
+            await ws.send(json.dumps({"type": "hello", "token": issue_token(SECRET.encode(), f"e2e-{level}-{fan}", 3600), "persona": "haeun"}))
+            await ws.recv()
+        before = await persona_layer()
+        burst = await asyncio.gather(*(turn(ws, fan, 0) for fan, ws in enumerate(sockets)))
+        between = await persona_layer()
+        conversation = [ttft for ttfts in await asyncio.gather(*(converse(ws, fan) for fan, ws in enumerate(sockets))) for ttft in ttfts]
+        after = await persona_layer()
+    finally:
+        for ws in sockets:
+            await ws.close()
+    return {"burst": phase_figures(burst, before, between), "conversation": phase_figures(conversation, between, after)}
+
+
+def phase_figures(ttfts: list[float], before: tuple, after: tuple) -> dict:
+    ttfts = sorted(ttfts)
+    mean, p50 = histogram_between(before, after)
+    return {
+        "turns": len(ttfts),
+        "ttft_p50_s": round(ttfts[len(ttfts) // 2], 3),
+        "ttft_p99_s": round(ttfts[min(int(len(ttfts) * 0.99), len(ttfts) - 1)], 3),
+        "persona_layer_mean_ms": round(1000 * mean, 2),
+        "persona_layer_p50_ms": round(1000 * p50, 2),
+    }
 
 
 def read_histogram(metrics_text: str, name: str) -> tuple[list[tuple[float, float]], float, float]:
@@ -293,8 +333,6 @@ def histogram_between(before: tuple, after: tuple) -> tuple[float, float]:
 
 
 def end_to_end(levels: list[int]) -> dict:
-    import httpx
-
     from serving_server import AtelierServer
 
     from serving.settings import load_settings
@@ -305,20 +343,9 @@ def end_to_end(levels: list[int]) -> dict:
                                serving__connections_per_address="1000", serving__messages_per_minute="1000")
         server.env["ATELIER_SERVING__TOKEN_SECRET"] = SECRET
         with server:
-            asyncio.run(e2e_round(server.ws_url, 1, "warm"))  # first prompt: caches warm
-            result = {}
-            for fans in levels:
-                before = read_histogram(httpx.get(f"{server.url}/metrics").text, "atelier_persona_layer_seconds")
-                ttfts = sorted(ttft for turn in range(E2E_ROUNDS) for ttft in asyncio.run(e2e_round(server.ws_url, fans, f"{fans}-{turn}")))
-                after = read_histogram(httpx.get(f"{server.url}/metrics").text, "atelier_persona_layer_seconds")
-                mean, p50 = histogram_between(before, after)
-                result[f"{fans}_fans"] = {
-                    "ttft_p50_s": round(ttfts[len(ttfts) // 2], 3),
-                    "ttft_p99_s": round(ttfts[min(int(len(ttfts) * 0.99), len(ttfts) - 1)], 3),
-                    "persona_layer_mean_ms": round(1000 * mean, 2),
-                    "persona_layer_p50_ms": round(1000 * p50, 2),
-                }
-            return result
+            metrics = f"{server.url}/metrics"
+            asyncio.run(e2e_level(server.ws_url, metrics, 1, "warm-up"))  # first prompts: caches warm
+            return {f"{fans}_fans": asyncio.run(e2e_level(server.ws_url, metrics, fans, f"level-{fans}")) for fans in levels}
 
 
 def main() -> None:

@@ -145,6 +145,32 @@ class PromptBuilder:
             newest = ChatMessage(role="user", content=render_turn_context(now, context) + user_text)
             return [system, *kept_history, newest]
 
+        def material(kept: list[ChatMessage]) -> tuple[list[tuple], list[str]]:
+            """This turn's lore and memories as offers (line, where it goes if taken, where if
+            dropped, label), most important first, less what is still visible in `kept`
+            (shown in an earlier turn, not repeated); and the labels of those."""
+            in_context = "\n".join(message.content for message in kept)
+            keyed = triggered_lore(visible, kept[-SCAN_DEPTH:], user_text)
+            by_meaning = [e for e in visible if e.id in recalled_lore and not e.constant and e not in keyed]
+            candidates = [(entry.content, f"Relevant: {entry.content}", report.triggered_canon, report.dropped_canon, entry.id)
+                          for entry in sorted([*keyed, *by_meaning], key=lambda e: -e.priority)]
+            candidates += [(text, f"You remember: {text}", report.remembered, report.dropped_memories, text) for text in remembered]
+            offers = [offer for text, *offer in candidates if text not in in_context]
+            return offers, [label for text, *_, label in candidates if text in in_context]
+
+        # The usual turn: the whole history and all this turn's material fit with room to
+        # spare, and one count shows it.
+        lore_room = int(LORE_SHARE * self.budget_tokens)  # kept free for a turn's lore: the history is trimmed at stable points
+        kept = list(history)
+        offers, report.already_shown = material(kept)
+        messages = assemble(kept, [line for line, *_ in offers])
+        token_ids = self.encode(messages)
+        if len(token_ids) <= self.budget_tokens - lore_room:
+            for _, taken, _, label in offers:
+                taken.append(label)
+            report.total_tokens = len(token_ids)
+            return Prompt(messages, token_ids, report)
+
         required = self.count(assemble([], []))
         if required > self.budget_tokens:
             raise PromptBudgetError(
@@ -152,37 +178,22 @@ class PromptBuilder:
                 f"more than the budget of {self.budget_tokens}: shorten the constant canon entries "
                 f"({', '.join(report.constant_canon) or 'none'}) or raise dialogue.context_tokens"
             )
-
-        # Room kept free for this turn's lore, so the history is trimmed at stable points.
-        reserve = min(int(LORE_SHARE * self.budget_tokens), self.budget_tokens - required)
-        kept = list(history)
+        reserve = min(lore_room, self.budget_tokens - required)
         while kept and self.count(assemble(kept, [])) > self.budget_tokens - reserve:
             cut = max(2, len(kept) // 2)
             cut += cut % 2  # whole exchanges only: the history stays user/assistant pairs
             kept = kept[cut:]
         report.history_dropped = len(history) - len(kept)
 
-        # This turn's material, most important first, while it fits. Anything still visible
-        # in the kept history (shown in an earlier turn) is not repeated.
-        in_context = "\n".join(message.content for message in kept)
+        # This turn's material, most important first, while it fits.
+        offers, report.already_shown = material(kept)
         context: list[str] = []
-
-        def offer(text: str, line: str, taken: list[str], dropped: list[str], label: str) -> None:
-            if text in in_context:
-                report.already_shown.append(label)
-            elif self.count(assemble(kept, [*context, line])) <= self.budget_tokens:
+        for line, taken, dropped, label in offers:
+            if self.count(assemble(kept, [*context, line])) <= self.budget_tokens:
                 context.append(line)
                 taken.append(label)
             else:
                 dropped.append(label)
-
-        keyed = triggered_lore(visible, kept[-SCAN_DEPTH:], user_text)
-        by_meaning = [e for e in visible if e.id in recalled_lore and not e.constant and e not in keyed]
-        for entry in sorted([*keyed, *by_meaning], key=lambda e: -e.priority):
-            offer(entry.content, f"Relevant: {entry.content}", report.triggered_canon, report.dropped_canon, entry.id)
-        for text in remembered:
-            offer(text, f"You remember: {text}", report.remembered, report.dropped_memories, text)
-
         messages = assemble(kept, context)
         token_ids = self.encode(messages)
         report.total_tokens = len(token_ids)

@@ -4,6 +4,7 @@ and the director and `atelier chat --fan` remembering across sessions."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import time
 
@@ -87,6 +88,14 @@ def test_semantic_lore_reaches_the_prompt(memory, haeun, tokenizer):
     assert "fast-fashion" not in keyed_only.report.triggered_canon, "no key matches: only meaning can find it"
     prompt = PromptBuilder(haeun, tokenizer, 4096).build([], question, remembered=recall.texts, recalled_lore=recall.lore_ids)
     assert "fast-fashion" in prompt.report.triggered_canon
+
+
+def test_embargoed_canon_is_recalled_only_from_its_date(memory):
+    question = "Tell me about the autumn winter collection with knits embroidered in your grandmother's handwriting."
+    before = memory.recaller.recall("jisoo", question, now=dt.datetime(2027, 3, 17, 12, tzinfo=dt.timezone.utc))
+    after = memory.recaller.recall("jisoo", question, now=dt.datetime(2027, 3, 18, 12, tzinfo=dt.timezone.utc))
+    assert "collection-frost-letters" not in [item.memory.key for item in before.lore + before.skipped]
+    assert after.lore_ids[0] == "collection-frost-letters"
 
 
 async def test_director_remembers_across_sessions(memory, haeun, tokenizer, local_backend):

@@ -156,6 +156,24 @@ def test_recalled_memories_give_way_to_the_budget(haeun, tokenizer):
     assert prompt.report.total_tokens <= needed + 120
 
 
+def test_every_budget_keeps_what_fits_most_important_first(haeun, tokenizer):
+    """Wide budgets take the one-count path, tight ones count line by line; across the edge
+    between them the prompt keeps whole history, the most important material, and the budget."""
+    history = exchange("I sew on Sundays.", "Me too, after the morning walk.") * 3
+    memories = [f"The fan said something memorable, number {i}." for i in range(6)]
+    full = PromptBuilder(haeun, tokenizer, 100_000).build(history, "What about silk?", now=NOW, remembered=memories)
+    assert full.report.remembered == memories and not full.report.dropped_memories
+    dropped_any = False
+    for budget in range(full.report.total_tokens + 800, full.report.total_tokens - 160, -16):
+        prompt = PromptBuilder(haeun, tokenizer, budget).build(history, "What about silk?", now=NOW, remembered=memories)
+        report = prompt.report
+        assert report.total_tokens <= budget and report.total_tokens == len(prompt.token_ids)
+        assert report.remembered == memories[: len(report.remembered)] and report.dropped_memories == memories[len(report.remembered):]
+        assert report.history_dropped % 2 == 0 and prompt.messages[1:-1] == history[report.history_dropped:]
+        dropped_any |= bool(report.dropped_memories)
+    assert dropped_any, "the tightest budgets drop memories"
+
+
 def test_segment_encoder_gives_the_tokenizers_own_ids(haeun, tokenizer):
     """Reused segments must never change what the model is sent: every prompt of a
     conversation (with odd whitespace, emoji, Hangul and special-token text) encodes

@@ -56,6 +56,7 @@ class PersonaMemory:
             for entry in entries
         ]
         self.store.replace_canon(memories, self.embedder.embed([entry.content for entry in entries]))
+        self.recaller.canon_changed()
         return True
 
     def recall(self, fan_id: str, text: str, now: dt.datetime | None = None) -> Recall:

@@ -1,10 +1,11 @@
 """Recall for one turn: which memories and which lore go into the prompt, and why.
 
-Each candidate from the store (this fan's memories and visible canon, nearest first) is
+Each candidate (this fan's memories from the store and visible canon, nearest first) is
 scored by relevance (cosine similarity), recency (halving every ``half_life_days``) and
 importance. Canon that is close enough in meaning triggers as lore, beside the lore that
 keys and regexes trigger in the prompt builder. Constant canon is not recalled here: it is
-always in the static persona block. Her own past lines are not recalled word for word: what
+always in the static persona block. Canon is searched in memory: it changes only when the
+persona's canon is synced, and a few dozen vectors compare faster than a query. Her own past lines are not recalled word for word: what
 she said about herself comes back as PERSONA memories, which her canon has checked.
 """
 
@@ -17,9 +18,9 @@ import numpy as np
 
 from persona.memory.embeddings import Embedder
 from persona.memory.records import Author, Memory, MemoryKind
-from persona.memory.store import MemoryStore
+from persona.memory.store import MemoryStore, ScoredMemory
 
-RECALLED_KINDS = {MemoryKind.FAN_FACT, MemoryKind.PERSONA, MemoryKind.SUMMARY, MemoryKind.EPISODIC, MemoryKind.CANON}
+FAN_KINDS = {MemoryKind.FAN_FACT, MemoryKind.PERSONA, MemoryKind.SUMMARY, MemoryKind.EPISODIC}  # recalled from the store
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,20 @@ class Recaller:
         self.store = store
         self.embedder = embedder
         self.settings = settings
+        self._canon: tuple[list[Memory], np.ndarray] | None = None  # read from the store at the first recall
+
+    def canon_changed(self) -> None:
+        """The store's canon was replaced: read it again at the next recall."""
+        self._canon = None
+
+    def _nearest_canon(self, vector: np.ndarray, today: dt.date) -> list[ScoredMemory]:
+        if self._canon is None:
+            canon = self.store.canon()
+            self._canon = canon, self.embedder.embed([memory.text for memory in canon])
+        canon, vectors = self._canon
+        similarities = vectors @ vector
+        return [ScoredMemory(memory, float(similarity)) for memory, similarity in zip(canon, similarities)
+                if memory.embargo_until is None or memory.embargo_until <= today]
 
     def recall(self, fan_id: str, query: str, now: dt.datetime | None = None, vector: np.ndarray | None = None) -> Recall:
         """What to remember for this turn (`vector`: the query's embedding, when the caller has
@@ -71,7 +86,8 @@ class Recaller:
         settings = self.settings
         if vector is None:
             vector = self.embedder.embed([query])[0]
-        hits = self.store.search(fan_id, vector, settings.candidates, RECALLED_KINDS, today=now.date())
+        hits = self.store.search(fan_id, vector, settings.candidates, FAN_KINDS) + self._nearest_canon(vector, now.date())
+        hits = sorted(hits, key=lambda hit: -hit.similarity)[: settings.candidates]
         result = Recall()
         scored = []
         for hit in hits:
