@@ -145,9 +145,10 @@ class Director:
 
     async def _prepare_turn(self, request: TurnRequest) -> tuple[Recall, FanProfile]:
         """Recall and the fan's block, in one trip to the memory thread. Turns that wait for
-        that thread together go together: the first trip to run takes every waiting turn and
-        embeds their messages in one batch, so the sixteenth of sixteen fans does not wait for
-        fifteen embeddings one after another."""
+        that thread together go together: the first trip to run takes every waiting turn,
+        embeds their messages in small batches and hands each turn its memory as soon as it
+        is read, so the sixteenth of sixteen fans does not wait for fifteen embeddings one
+        after another, and the first does not wait for fifteen recalls."""
         loop = asyncio.get_running_loop()
         prepared = loop.create_future()
         self._waiting_turns.put((request, prepared))
@@ -161,11 +162,11 @@ class Director:
         if not waiting:
             return  # an earlier trip took them
         try:
-            results = self.memory.prepare_turns([request for request, _ in waiting])
-        except Exception as error:  # noqa: BLE001 - every waiting turn fails with it
-            results = [error] * len(waiting)
-        for (_, prepared), result in zip(waiting, results):
-            loop.call_soon_threadsafe(_settle, prepared, result)
+            for (_, prepared), result in zip(waiting, self.memory.prepare_turns([request for request, _ in waiting])):
+                loop.call_soon_threadsafe(_settle, prepared, result)
+        except Exception as error:  # noqa: BLE001 - the batch's embedding failed: every waiting turn fails with it
+            for _, prepared in waiting:
+                loop.call_soon_threadsafe(_settle, prepared, error)
 
     def _guard_rules(self, system_prompt: str) -> GuardRules:
         """Compiled once and reused while the static block and the day stay the same (every fan shares them)."""
@@ -209,8 +210,8 @@ class Director:
 
 
 def _settle(future: asyncio.Future, result) -> None:
-    if future.cancelled():
-        return  # the turn was cancelled while its memory was read
+    if future.done():
+        return  # the turn was cancelled while its memory was read (or was settled already)
     if isinstance(result, Exception):
         future.set_exception(result)
     else:

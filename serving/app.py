@@ -51,7 +51,7 @@ class Metrics:
         self.ttft = Histogram("atelier_time_to_first_token_seconds", "from a fan's message to the first delta", registry=r,
                               buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10))
         self.persona_layer = Histogram("atelier_persona_layer_seconds", "policy, recall and prompt assembly before the model is asked", registry=r,
-                                       buckets=(0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.007, 0.008, 0.009, 0.01, 0.0125, 0.015, 0.02, 0.025, 0.05, 0.1, 0.25, 1))
+                                       buckets=(0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.007, 0.008, 0.009, 0.01, 0.0125, 0.015, 0.02, 0.025, 0.035, 0.05, 0.075, 0.1, 0.25, 0.5, 1))
 
 
 def token_secret(settings: Settings) -> bytes:

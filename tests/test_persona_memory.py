@@ -13,8 +13,8 @@ import pytest
 from conftest import atelier
 from persona.director import Director
 from persona.memory.embeddings import Embedder
-from persona.memory.persona_memory import PersonaMemory
-from persona.memory.records import Author, MemoryKind
+from persona.memory.persona_memory import EMBED_BATCH, PersonaMemory
+from persona.memory.records import Author, MemoryKind, MemoryStoreError
 from persona.memory.sqlite_store import SQLiteStore
 from persona.prompt import PromptBuilder
 from persona.safety import PolicyDecision
@@ -252,7 +252,10 @@ def test_what_she_says_is_kept_only_where_canon_agrees(memory):
     assert not any("cello" in text for text in memory.recall("minho", "what instrument are you learning?").texts)
 
 
-async def test_fans_asking_at_once_share_one_embedding_batch_and_keep_their_own_memories(memory, haeun, tokenizer):
+async def test_fans_asking_at_once_share_embedding_batches_and_keep_their_own_memories(memory, haeun, tokenizer, monkeypatch):
+    """Turns that arrive while the memory thread is busy wait together; its next trip embeds
+    their messages EMBED_BATCH at a time, and each fan gets their own memory. A fan whose
+    recall fails gets the error alone."""
     from canned_backend import CannedBackend
 
     director = Director(haeun, CannedBackend("Oh, lovely!"), PromptBuilder(haeun, tokenizer, 4096), GenerationParams(max_tokens=8), memory)
@@ -260,21 +263,28 @@ async def test_fans_asking_at_once_share_one_embedding_batch_and_keep_their_own_
     for fan, fact in fans.items():
         memory.remember_turn(fan, fact, "")
         memory.learn(fan, fact)
-    sessions = {fan: await director.start_session(fan, fan.title()) for fan in fans}
+    sessions = {fan: await director.start_session(fan, fan.title()) for fan in [*fans, "broken"]}
+    recall = memory.recaller.recall
+
+    def recall_or_fail(fan_id, text, now=None, vector=None):
+        if fan_id == "broken":
+            raise MemoryStoreError("the disk is on fire")
+        return recall(fan_id, text, now, vector)
+
     async def ask(session) -> str:
         return "".join([piece async for piece in director.reply(session, "What is my dog called?")])
 
     batches = []
     embed = memory.embedder.embed
-    memory.embedder.embed = lambda texts: batches.append(list(texts)) or embed(texts)
-    try:
-        director._memory_thread.submit(time.sleep, 0.3)  # the memory thread is busy while all six ask
-        await asyncio.gather(*(ask(session) for session in sessions.values()))
-    finally:
-        memory.embedder.embed = embed
+    monkeypatch.setattr(memory.embedder, "embed", lambda texts: batches.append(list(texts)) or embed(texts))
+    monkeypatch.setattr(memory.recaller, "recall", recall_or_fail)
+    director._memory_thread.submit(time.sleep, 0.3)  # the memory thread is busy while all seven ask
+    replies = await asyncio.gather(*(ask(session) for session in sessions.values()), return_exceptions=True)
+    assert replies[:6] == ["Oh, lovely!"] * 6 and isinstance(replies[6], MemoryStoreError)
     recall_batches = [batch for batch in batches if batch.count("What is my dog called?") > 1]
-    assert recall_batches == [["What is my dog called?"] * 6]  # one model call for all six
-    for fan, session in sessions.items():
+    assert recall_batches == [["What is my dog called?"] * EMBED_BATCH, ["What is my dog called?"] * (7 - EMBED_BATCH)]
+    for fan in fans:
+        session = sessions[fan]
         assert any(f"Bori{fan[-1]}" in note for note in session.fan.notes), session.fan.notes
         assert all(item.memory.fan_id in (fan, None) for item in session.last_recall.memories)
     await director.close()

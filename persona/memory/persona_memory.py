@@ -5,6 +5,7 @@ she says about herself kept once it is checked against her canon."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -23,6 +24,7 @@ from pipelines.dialogue import ChatMessage
 FACT_LIMIT = 1000  # the fan facts a reconciliation looks at
 PROFILE_FACTS = 8  # the most important fan facts, always in the fan's prompt block
 REFUSED_CLAIMS_KEPT = 20  # the latest claims of hers that canon refused, in the fan's state for inspection
+EMBED_BATCH = 4  # fans' messages embedded together when fans ask at once (1.6 ms a sentence instead of 3.1; 16 at once: 1.2)
 
 
 class TurnRequest(NamedTuple):
@@ -62,18 +64,19 @@ class PersonaMemory:
     def recall(self, fan_id: str, text: str, now: dt.datetime | None = None) -> Recall:
         return self.recaller.recall(fan_id, text, now)
 
-    def prepare_turns(self, turns: list[TurnRequest]) -> list[tuple[Recall, FanProfile] | Exception]:
-        """What several fans' turns need from memory (recall and the fan's block), with their
-        messages embedded in one batch: one model call for sixteen short sentences costs
-        little more than one. One fan's failure is returned in its place, not raised."""
-        vectors = self.embedder.embed([turn.text for turn in turns])
-        prepared: list[tuple[Recall, FanProfile] | Exception] = []
-        for turn, vector in zip(turns, vectors):
-            try:
-                prepared.append((self.recaller.recall(turn.fan_id, turn.text, vector=vector), self.fan_profile(turn.fan_id, turn.name)))
-            except Exception as error:  # noqa: BLE001 - handed to that fan's turn, which raises it
-                prepared.append(error)
-        return prepared
+    def prepare_turns(self, turns: list[TurnRequest]) -> Iterator[tuple[Recall, FanProfile] | Exception]:
+        """What several fans' turns need from memory (recall and the fan's block), each turn's
+        as soon as it is ready. Messages are embedded EMBED_BATCH at a time: four short
+        sentences at once take half the time of four one by one, and the first fans of a
+        burst need not wait for the last fans' embeddings. One fan's failure is yielded in
+        its place; a failed embedding raises."""
+        for start in range(0, len(turns), EMBED_BATCH):
+            batch = turns[start : start + EMBED_BATCH]
+            for turn, vector in zip(batch, self.embedder.embed([turn.text for turn in batch])):
+                try:
+                    yield self.recaller.recall(turn.fan_id, turn.text, vector=vector), self.fan_profile(turn.fan_id, turn.name)
+                except Exception as error:  # noqa: BLE001 - handed to that fan's turn, which raises it
+                    yield error
 
     def remember_turn(self, fan_id: str, fan_text: str, reply: str) -> list[Memory]:
         """Both sides of a turn in one transaction: never half a turn. Learning from it is

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from dataclasses import dataclass
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -62,6 +63,12 @@ class _QueueStreamer(BaseStreamer):
             self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
         except RuntimeError:  # the loop closed: nobody is listening any more
             pass
+
+
+@dataclass
+class _PromptCount:
+    tokens: int = 0
+    reused: int = 0  # served from the prefix cache
 
 
 class _StopWhenSet(StoppingCriteria):
@@ -130,17 +137,11 @@ class LocalBackend(DialogueBackend):
     async def stream(self, messages: list[ChatMessage], params: GenerationParams) -> AsyncIterator[StreamEvent]:
         if params.json_schema is not None:
             raise DialogueError("the local backend cannot constrain a reply to a JSON schema; use an OpenAI-compatible server such as vLLM")
-        prompt_ids = self.encode(messages)
-        if len(prompt_ids) + params.max_tokens > self.max_context:
-            raise DialogueError(
-                f"prompt of {len(prompt_ids)} tokens plus max_tokens={params.max_tokens} "
-                f"exceeds the model's context of {self.max_context} tokens"
-            )
         loop = asyncio.get_running_loop()
         token_queue: asyncio.Queue = asyncio.Queue()
         cancelled = threading.Event()
-        reused = [0]  # set by the worker: prompt tokens served from the prefix cache
-        job = self._worker.submit(self._generate, prompt_ids, params, _QueueStreamer(loop, token_queue), cancelled, reused)
+        prompt = _PromptCount()  # filled in by the worker
+        job = self._worker.submit(self._generate, messages, params, _QueueStreamer(loop, token_queue), cancelled, prompt)
 
         generated: list[int] = []
         emitted = 0
@@ -148,6 +149,8 @@ class LocalBackend(DialogueBackend):
         finish_reason = "length"
         try:
             while (item := await token_queue.get()) is not _END:
+                if isinstance(item, DialogueError):
+                    raise item
                 if isinstance(item, BaseException):
                     raise DialogueError(f"local generation failed: {item}") from item
                 generated.extend(item)
@@ -166,7 +169,7 @@ class LocalBackend(DialogueBackend):
             else:
                 if rest := scanner.flush():
                     yield TextDelta(rest)
-            yield Finished(Usage(len(prompt_ids), len(generated), reused[0]), finish_reason)
+            yield Finished(Usage(prompt.tokens, len(generated), prompt.reused), finish_reason)
         finally:
             cancelled.set()
             if not job.cancel():  # already running: wait until it has really stopped
@@ -175,15 +178,24 @@ class LocalBackend(DialogueBackend):
     async def aclose(self) -> None:
         await asyncio.to_thread(self._worker.shutdown)
 
-    def _generate(self, prompt_ids: list[int], params: GenerationParams, streamer: _QueueStreamer, cancelled: threading.Event, reused: list[int]) -> None:
+    def _generate(self, messages: list[ChatMessage], params: GenerationParams, streamer: _QueueStreamer, cancelled: threading.Event, prompt: _PromptCount) -> None:
+        """On the worker thread: the chat template and tokenizer too, so they never hold up
+        the event loop."""
         try:
             with torch.inference_mode():
                 if cancelled.is_set():  # closed while waiting for its turn
                     return
+                prompt_ids = self.encode(messages)
+                prompt.tokens = len(prompt_ids)
+                if len(prompt_ids) + params.max_tokens > self.max_context:
+                    raise DialogueError(
+                        f"prompt of {len(prompt_ids)} tokens plus max_tokens={params.max_tokens} "
+                        f"exceeds the model's context of {self.max_context} tokens"
+                    )
                 if params.seed is not None:
                     torch.manual_seed(params.seed)
                 sampling = {} if params.greedy else {"temperature": params.temperature, "top_p": params.top_p}
-                cache, reused[0] = self._prefix_cache.take(prompt_ids, self.model.config)
+                cache, prompt.reused = self._prefix_cache.take(prompt_ids, self.model.config)
                 output = self.model.generate(
                     torch.tensor([prompt_ids]),
                     attention_mask=torch.ones(1, len(prompt_ids), dtype=torch.long),
