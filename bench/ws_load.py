@@ -13,8 +13,8 @@
    is asked (policy, recall, prompt; from the server's histogram, read before and after
    each phase). Each fan holds one conversation: the fans' first messages go at the same
    instant (the burst); then the fans talk (the conversation), starting 0.2 s apart, each
-   sending three more messages, each as soon as its reply has ended. The two phases are
-   reported apart.
+   sending more messages (24 turns a level, three a fan at least), each as soon as its
+   reply has ended. The two phases are reported apart.
 
 Run: .venv/bin/python bench/ws_load.py [--fans 2000] [--seconds 10] [--rate 10] [--no-e2e] [--no-load]
 Each server runs in its own process; clients run in another.
@@ -42,7 +42,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
 SECRET = "bench-secret-0123456789abcdef0123456789"
-E2E_TURNS = 3  # messages each fan sends after the first, each as soon as the last reply has ended
+E2E_TURNS = 24  # conversation turns measured a level, shared among its fans (three each at least)
 E2E_SPAWN_S = 0.2  # after the burst, fans start talking this far apart (a load tester's spawn rate)
 
 
@@ -265,7 +265,7 @@ async def e2e_level(url: str, metrics_url: str, fans: int, level: str) -> dict:
 
     async def converse(ws, fan: int) -> list[float]:
         await asyncio.sleep(fan * E2E_SPAWN_S)
-        return [await turn(ws, fan, number) for number in range(1, E2E_TURNS + 1)]
+        return [await turn(ws, fan, number) for number in range(1, max(3, E2E_TURNS // fans) + 1)]
 
     async def persona_layer() -> tuple:
         async with httpx.AsyncClient() as client:
