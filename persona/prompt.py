@@ -17,7 +17,8 @@ canon is never dropped: if it does not fit, that is an error. When the history o
 the budget, its oldest half goes at once (and the caller forgets it), so the prefix
 stays stable for many turns instead of shifting every turn. Counting is cheap because the
 stretches of text that do not change (the persona block, the history) keep their token ids
-between calls (`SegmentEncoder`).
+between calls (`SegmentEncoder`), and a prompt that fits with room to spare (most turns) is
+counted once.
 """
 
 from __future__ import annotations
