@@ -13,6 +13,7 @@ within 1e-4 cosine of it, so vectors stored by either match. Elsewhere float32.
 
 from __future__ import annotations
 
+import functools
 import json
 import warnings
 from pathlib import Path
@@ -100,19 +101,14 @@ def _pack_weights(layers: list[list]) -> bool:
     return True
 
 
-_COMPILED = None
-
-
+@functools.cache
 def _compiled_forward():
     """`encoder_forward` compiled by TorchScript, once a process. (TorchScript is deprecated in
     favour of torch.compile, which needs a C++ toolchain and seconds to compile; PyTorch is
     pinned, so its warning is silenced here.)"""
-    global _COMPILED
-    if _COMPILED is None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            _COMPILED = torch.jit.script(encoder_forward)
-    return _COMPILED
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return torch.jit.script(encoder_forward)
 
 
 def encoder_forward(ids: torch.Tensor, mask: torch.Tensor, embedding: list[torch.Tensor], layers: list[list[torch.Tensor]],

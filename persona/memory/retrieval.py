@@ -5,8 +5,9 @@ scored by relevance (cosine similarity), recency (halving every ``half_life_days
 importance. Canon that is close enough in meaning triggers as lore, beside the lore that
 keys and regexes trigger in the prompt builder. Constant canon is not recalled here: it is
 always in the static persona block. Canon is searched in memory: it changes only when the
-persona's canon is synced, and a few dozen vectors compare faster than a query. Her own past lines are not recalled word for word: what
-she said about herself comes back as PERSONA memories, which her canon has checked.
+persona's canon is synced, and a few dozen vectors compare faster than a query. Her own past
+lines are not recalled word for word: what she said about herself comes back as PERSONA
+memories, which her canon has checked.
 """
 
 from __future__ import annotations
