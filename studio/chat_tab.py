@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -15,6 +13,7 @@ import gradio as gr
 from persona.director import ChatSession
 from pipelines.dialogue import DialogueError
 from studio.context import Reopener, StudioContext
+from studio.jobs import scratch_dir
 from studio.persona_tab import DEFAULT_FAN, RECALL_HEADERS, checked_fan, recall_rows
 
 CHAT_GROUP = "chat"  # studio chats share the dialogue backend with fans, not the GPU group
@@ -80,7 +79,7 @@ def build_chat_tab(context: StudioContext) -> None:
         if current is None or len(current.shown) <= len(greeting):
             raise gr.Error("Nothing to save yet: chat first.")
         fan_id = checked_fan(fan_id)
-        folder = Path(tempfile.mkdtemp(prefix="atelier-chat-"))
+        folder = scratch_dir("chat")
         transcript = folder / "transcript.json"
         transcript.write_text(json.dumps({"persona": card.id, "fan_id": fan_id, "messages": current.shown}, ensure_ascii=False, indent=2), encoding="utf-8")
         turns = sum(1 for m in current.shown if m["role"] == "user")

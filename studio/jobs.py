@@ -1,4 +1,4 @@
-"""What the Fashion and Music tabs share: pipeline errors shown as messages, a Cancel button
+"""What the studio tabs share: pipeline errors shown as messages, a Cancel button
 that reaches a running job, scratch folders for the files a job hands to the browser, and
 saving to the library.
 

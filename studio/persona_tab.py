@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import html
 import json
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from persona.memory import MemoryStoreError, open_store
 from persona.memory.records import check_fan_id
 from persona.memory.retrieval import Recall, Recaller
 from studio.context import StudioContext
+from studio.jobs import scratch_dir
 from studio.theme import swatches_html
 
 MEMORY_HEADERS = ["id", "when", "kind", "author", "importance", "text"]
@@ -86,7 +86,7 @@ def build_persona_tab(context: StudioContext, studio: gr.Blocks) -> None:
             raise gr.Error(str(error)) from None
         if suffix not in ("json", "png") or spec_name not in ("v2", "v3"):
             raise gr.Error("Format is json or png, spec is v2 or v3.")
-        folder = Path(tempfile.mkdtemp(prefix="atelier-card-"))
+        folder = scratch_dir("card")
         return str(export_card(parsed, folder / f"{parsed.id}.{suffix}", spec=spec_name))
 
     studio.load(reload_card, None, [editor, summary, status], api_visibility="private")
@@ -138,7 +138,7 @@ def build_persona_tab(context: StudioContext, studio: gr.Blocks) -> None:
         fan_id = checked_fan(fan_id)
         with open_store(context.settings.memory, context.persona.id) as store:
             data = {"fan_id": fan_id, "state": store.get_state(fan_id), "memories": [m.model_dump(mode="json") for m in store.export_fan(fan_id)]}
-        path = Path(tempfile.mkdtemp(prefix="atelier-memory-")) / f"memory-{fan_id}.json"
+        path = scratch_dir("memory") / f"memory-{fan_id}.json"
         path.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
         return str(path)
 

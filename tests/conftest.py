@@ -5,19 +5,30 @@ the end."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
-import pytest
-import torch
-from transformers import AutoTokenizer
+# A run writes about 2 GB to the temp dir: the studio's job folders, Gradio's copies of the files
+# it serves, gradio_client downloads, the servers' own scratch. It all goes to one folder for the
+# session (TMPDIR, inherited by every server the tests start), removed when the session ends.
+# pytest's tmp_path folders stay in the usual temp dir and are kept for failed tests only.
+os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", tempfile.gettempdir())
+SESSION_TEMP = Path(tempfile.mkdtemp(prefix="atelier-tests-"))
+os.environ["TMPDIR"] = str(SESSION_TEMP)
+tempfile.tempdir = None  # read TMPDIR again
 
-from persona.card import PersonaCard, load_persona
-from pipelines.dialogue.local import LocalBackend
-from pipelines.dialogue.vllm_server import VLLMServer, vllm_python
-from postgres_server import postgres_dsn  # noqa: F401  (a real PostgreSQL + pgvector for the session)
-from studio_helpers import studio_server  # noqa: F401  (`atelier up` with the studio, once for the session)
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from transformers import AutoTokenizer  # noqa: E402
+
+from persona.card import PersonaCard, load_persona  # noqa: E402
+from pipelines.dialogue.local import LocalBackend  # noqa: E402
+from pipelines.dialogue.vllm_server import VLLMServer, vllm_python  # noqa: E402
+from postgres_server import postgres_dsn  # noqa: E402, F401  (a real PostgreSQL + pgvector for the session)
+from studio_helpers import studio_server  # noqa: E402, F401  (`atelier up` with the studio, once for the session)
 
 REPO = Path(__file__).resolve().parent.parent
 PERSONAS = REPO / "configs" / "personas"
@@ -94,3 +105,8 @@ def one_torch_thread():
 @pytest.fixture(scope="session")
 def haeun() -> PersonaCard:
     return load_persona("haeun", PERSONAS)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(SESSION_TEMP, ignore_errors=True)
