@@ -55,14 +55,14 @@ def store(request, tmp_path):
     opened.close()
 
 
-def test_search_returns_own_memories_and_visible_canon(store):
+def test_search_returns_the_fans_own_memories_nearest_first(store):
     topic = unit(1)
     store.add([NewMemory(kind=MemoryKind.CANON, text="Haeun's cat is Bobbin.")], np.stack([near(topic, 0.1, 2)]), Author.OPERATOR)
-    store.add([fact("alice", "Alice sews skirts."), fact("alice", "Alice likes rain.")], np.stack([near(topic, 0.2, 3), unit(4)]), Author.SYSTEM)
-    hits = store.search("alice", topic, k=2)
-    assert [hit.memory.text for hit in hits] == ["Haeun's cat is Bobbin.", "Alice sews skirts."]
+    store.add([fact("alice", "Alice likes rain."), fact("alice", "Alice sews skirts.")], np.stack([near(topic, 0.5, 4), near(topic, 0.2, 3)]), Author.SYSTEM)
+    hits = store.search("alice", topic, k=5)  # canon is nearer than both, and never searched: recall reads it whole
+    assert [hit.memory.text for hit in hits] == ["Alice sews skirts.", "Alice likes rain."]
     assert hits[0].similarity > hits[1].similarity > 0.5
-    assert hits[0].memory.fan_id is None and hits[1].memory.fan_id == "alice"
+    assert store.search("alice", topic, k=1)[0].memory.text == "Alice sews skirts."
     only_facts = store.search("alice", topic, k=5, kinds={MemoryKind.FAN_FACT})
     assert {hit.memory.kind for hit in only_facts} == {MemoryKind.FAN_FACT} and len(only_facts) == 2
 
@@ -72,7 +72,7 @@ def test_no_cross_fan_row_is_ever_retrieved(store):
     store.add([fact("bob", "Bob's address is 12 Secret Street.")], np.stack([secret]), Author.SYSTEM)
     store.add([fact("alice", "Alice likes linen.")], np.stack([unit(11)]), Author.SYSTEM)
     # Alice asks with Bob's exact vector, by name, and with tricks in the fan id.
-    assert all(hit.memory.fan_id in ("alice", None) for hit in store.search("alice", secret, k=10))
+    assert [hit.memory.fan_id for hit in store.search("alice", secret, k=10)] == ["alice"]
     for trick in ["bob' or '1'='1", "alice; drop table memories", "ｂｏｂ", "bob\u200b", "*canon", "%", "bob ", ""]:
         with pytest.raises(MemoryStoreError, match="fan id"):
             store.search(trick, secret, k=10)
@@ -92,11 +92,16 @@ def test_fans_can_never_write_canon_and_a_bad_batch_writes_nothing(store):
         store.add([NewMemory(kind=MemoryKind.EPISODIC, fan_id="alice", text="fake turn")], np.stack([unit(3)]), Author.SYSTEM)
 
 
-def test_embargoed_canon_is_invisible_before_its_date(store):
-    album = unit(20)
-    store.add([NewMemory(kind=MemoryKind.CANON, text="Album Low Tide Radio out in May.", embargo_until=dt.date(2027, 5, 20))], np.stack([album]), Author.OPERATOR)
-    assert store.search("alice", album, k=3, today=dt.date(2027, 5, 19)) == []
-    assert store.search("alice", album, k=3, today=dt.date(2027, 5, 20))[0].memory.embargo_until == dt.date(2027, 5, 20)
+def test_canon_comes_back_whole_with_its_vectors(store):
+    """Embargoed canon too: recall leaves it out by the day (test_persona_memory)."""
+    assert store.canon_index()[0] == [] and store.canon_index()[1].shape == (0, 384)
+    album = NewMemory(kind=MemoryKind.CANON, text="Album Low Tide Radio out in May.", embargo_until=dt.date(2027, 5, 20))
+    store.add([album, NewMemory(kind=MemoryKind.CANON, text="She has a cat.")], np.stack([unit(20), unit(21)]), Author.OPERATOR)
+    store.add([fact("alice", "Alice likes linen.")], np.stack([unit(22)]), Author.SYSTEM)
+    memories, vectors = store.canon_index()
+    assert [(m.text, m.embargo_until, m.fan_id) for m in memories] == [(album.text, dt.date(2027, 5, 20), None), ("She has a cat.", None, None)]
+    np.testing.assert_allclose(vectors, np.stack([unit(20), unit(21)]), atol=1e-6)
+    assert store.canon() == memories
 
 
 def test_recent_is_newest_last_and_keeps_kinds_apart(store):
@@ -205,7 +210,7 @@ def test_replace_canon_is_operator_only_and_atomic(store):
         np.stack([unit(2), unit(3)]),
     )
     assert [m.key for m in store.canon()] == ["new", "later"]
-    assert [hit.memory.key for hit in store.search("alice", unit(1), k=5, today=dt.date(2026, 1, 1))] == ["new"]
+    np.testing.assert_allclose(store.canon_index()[1], np.stack([unit(2), unit(3)]), atol=1e-6)
     with pytest.raises(MemoryStoreError, match="canon memories only"):
         store.replace_canon([fact("alice", "x")], np.stack([unit(4)]))
     assert [m.key for m in store.canon()] == ["new", "later"], "a refused replacement changes nothing"

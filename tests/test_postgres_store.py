@@ -92,7 +92,7 @@ def test_reopening_is_idempotent(dsn):
         store.add([NewMemory(kind=MemoryKind.CANON, text="She was born in Seoul.")], unit_vectors(1), Author.OPERATOR)
     for _ in range(2):
         with PostgresStore(dsn) as store:
-            assert store.search("fan-00", unit_vectors(1)[0], k=5)[0].memory.text == "She was born in Seoul."
+            assert [m.text for m in store.canon()] == ["She was born in Seoul."]
 
     assert query(dsn, "SELECT key, value FROM atelier_meta") == [("schema_version", str(SCHEMA_VERSION))]
     assert query(dsn, "SELECT count(*) FROM atelier_memories") == [(1,)]
@@ -152,9 +152,12 @@ def test_search_is_exact_within_a_fan_and_uses_the_fan_index(crowded):
         assert {r.memory.id for r in store.search("big-fan", vector, k=10, kinds={MemoryKind.FAN_FACT})} == exact_nearest(rows, {"big-fan"}, vector, 10)
         for fan_id in FANS[:10]:
             results = store.search(fan_id, vector, k=10)
-            assert {r.memory.id for r in results} == exact_nearest(rows, {fan_id, CANON}, vector, 10)
+            assert {r.memory.id for r in results} == exact_nearest(rows, {fan_id}, vector, 10)
             assert [r.similarity for r in results] == sorted((r.similarity for r in results), reverse=True)
             assert results[0].similarity == pytest.approx(float(rows[results[0].memory.id][1] @ vector), abs=1e-5)
+        memories, vectors = store.canon_index()  # canon is never searched: recall reads it whole
+        assert [m.text for m in memories] == [f"lore {i}" for i in range(20)]
+        np.testing.assert_allclose(vectors, np.stack([rows[m.id][1] for m in memories]), atol=1e-6)
 
 
 def test_a_version_2_database_loses_its_hnsw_index_and_keeps_its_rows(dsn):

@@ -1,8 +1,8 @@
 """The cluster memory store: PostgreSQL + pgvector.
 
 One table holds every memory; the fan id is the partition key of every query, bound as a
-parameter, and canon lives under its own partition value that no fan id can take. Search
-is exact within a partition: the fan index (fan_id, id) carries each row's kind, embargo and
+parameter, and canon lives under its own partition value that no fan id can take (recall
+reads it whole and ranks it in memory). Search is exact within a fan's partition: the fan index (fan_id, id) carries each row's kind, embargo and
 vector, so one index-only range scan ranks all of a fan's memories; recall is 1.0 and latency
 grows with one fan's memories, not with the total. An HNSW index (schema versions 1-2) was
 dropped: with 10k memories for one fan among 120k, its filtered iterative scan found 84% of
@@ -12,7 +12,7 @@ slower (bench/memory.py).
 
 from __future__ import annotations
 
-import datetime as dt
+import json
 import re
 import threading
 from collections.abc import Iterator
@@ -132,10 +132,11 @@ class PostgresStore(MemoryStore):
     def replace_canon(self, memories: list[NewMemory], vectors: np.ndarray) -> list[Memory]:
         return self._write(memories, vectors, Author.OPERATOR, replace_canon=True)
 
-    def canon(self) -> list[Memory]:
+    def canon_index(self) -> tuple[list[Memory], np.ndarray]:
         with self._transaction() as cur:
-            cur.execute(f"SELECT {COLUMNS} FROM atelier_memories WHERE fan_id = %s ORDER BY id", (CANON,))
-            return [_memory(row) for row in cur.fetchall()]
+            rows = cur.execute(f"SELECT {COLUMNS}, embedding::text FROM atelier_memories WHERE fan_id = %s ORDER BY id", (CANON,)).fetchall()
+        vectors = np.array([json.loads(row[-1]) for row in rows], dtype=np.float32)  # '[0.1,...]' is a JSON array
+        return [_memory(row) for row in rows], vectors.reshape(len(rows), self.dimension)
 
     def _write(self, memories: list[NewMemory], vectors: np.ndarray, author: Author | list[Author], replace_canon: bool) -> list[Memory]:
         authors = authors_for(memories, author)  # every check first: one bad memory and nothing is written
@@ -166,24 +167,18 @@ class PostgresStore(MemoryStore):
                 if not cur.nextset():
                     return stored
 
-    def search(self, fan_id: str, vector: np.ndarray, k: int, kinds: set[MemoryKind] | None = None, today: dt.date | None = None) -> list[ScoredMemory]:
+    def search(self, fan_id: str, vector: np.ndarray, k: int, kinds: set[MemoryKind] | None = None) -> list[ScoredMemory]:
         check_fan_id(fan_id)
         if k < 1:
             raise MemoryStoreError(f"k must be at least 1, got {k}")
         query = self._literal(np.asarray(vector, dtype=np.float32).reshape(-1))
-        today = today or dt.datetime.now(dt.timezone.utc).date()
-        fan_kinds = None if kinds is None else [kind.value for kind in kinds if kind is not MemoryKind.CANON]
-        rows = []
         with self._transaction() as cur:
-            if fan_kinds is None:
-                rows += cur.execute(NEAREST_SQL.format(where="fan_id = %s"), (query, fan_id, k)).fetchall()
-            elif fan_kinds:
-                rows += cur.execute(NEAREST_SQL.format(where="fan_id = %s AND kind = ANY(%s)"), (query, fan_id, fan_kinds, k)).fetchall()
-            if kinds is None or MemoryKind.CANON in kinds:
-                where = "fan_id = %s AND (embargo_until IS NULL OR embargo_until <= %s)"
-                rows += cur.execute(NEAREST_SQL.format(where=where), (query, CANON, today, k)).fetchall()
-        rows.sort(key=lambda row: row[-1])  # the fan's nearest and canon's nearest, merged
-        return [ScoredMemory(_memory(row), 1.0 - float(row[-1])) for row in rows[:k]]
+            if kinds is None:
+                rows = cur.execute(NEAREST_SQL.format(where="fan_id = %s"), (query, fan_id, k)).fetchall()
+            else:
+                values = [kind.value for kind in kinds]
+                rows = cur.execute(NEAREST_SQL.format(where="fan_id = %s AND kind = ANY(%s)"), (query, fan_id, values, k)).fetchall()
+        return [ScoredMemory(_memory(row), 1.0 - float(row[-1])) for row in rows]
 
     def recent(self, fan_id: str, limit: int, kinds: set[MemoryKind] | None = None) -> list[Memory]:
         check_fan_id(fan_id)

@@ -4,10 +4,10 @@ Each candidate (this fan's memories from the store and visible canon, nearest fi
 scored by relevance (cosine similarity), recency (halving every ``half_life_days``) and
 importance. Canon that is close enough in meaning triggers as lore, beside the lore that
 keys and regexes trigger in the prompt builder. Constant canon is not recalled here: it is
-always in the static persona block. Canon is searched in memory: it changes only when the
-persona's canon is synced, and a few dozen vectors compare faster than a query. Her own past
-lines are not recalled word for word: what she said about herself comes back as PERSONA
-memories, which her canon has checked.
+always in the static persona block. Canon and its stored vectors are read once and searched
+in memory: canon changes only when the persona's canon is synced, and a few dozen vectors
+compare faster than a query. Her own past lines are not recalled word for word: what she
+said about herself comes back as PERSONA memories, which her canon has checked.
 """
 
 from __future__ import annotations
@@ -72,8 +72,7 @@ class Recaller:
 
     def _nearest_canon(self, vector: np.ndarray, today: dt.date) -> list[ScoredMemory]:
         if self._canon is None:
-            canon = self.store.canon()
-            self._canon = canon, self.embedder.embed([memory.text for memory in canon])
+            self._canon = self.store.canon_index()
         canon, vectors = self._canon
         similarities = vectors @ vector
         return [ScoredMemory(memory, float(similarity)) for memory, similarity in zip(canon, similarities)

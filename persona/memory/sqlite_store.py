@@ -98,8 +98,12 @@ class SQLiteStore(MemoryStore):
     def replace_canon(self, memories: list[NewMemory], vectors: np.ndarray) -> list[Memory]:
         return self._write(memories, vectors, Author.OPERATOR, replace_canon=True)
 
-    def canon(self) -> list[Memory]:
-        return [_memory(row) for row in self.db.execute(f"select {_COLUMNS} from memories where fan_id = ? order by id", (CANON_PARTITION,))]
+    def canon_index(self) -> tuple[list[Memory], np.ndarray]:
+        with self.db:  # one snapshot: a canon replaced in between by another process cannot mix in
+            memories = [_memory(row) for row in self.db.execute(f"select {_COLUMNS} from memories where fan_id = ? order by id", (CANON_PARTITION,))]
+            stored = dict(self.db.execute("select memory_id, embedding from memory_vectors where fan_id = ?", (CANON_PARTITION,)))
+        vectors = np.frombuffer(b"".join(stored[memory.id] for memory in memories), dtype=np.float32)
+        return memories, vectors.reshape(len(memories), self.dimension)
 
     def _write(self, memories: list[NewMemory], vectors: np.ndarray, author: Author | list[Author], replace_canon: bool) -> list[Memory]:
         authors = authors_for(memories, author)
@@ -159,25 +163,15 @@ class SQLiteStore(MemoryStore):
 
     # --- reads -----------------------------------------------------------------------------
 
-    def search(self, fan_id: str, vector: np.ndarray, k: int, kinds: set[MemoryKind] | None = None, today: dt.date | None = None) -> list[ScoredMemory]:
+    def search(self, fan_id: str, vector: np.ndarray, k: int, kinds: set[MemoryKind] | None = None) -> list[ScoredMemory]:
         check_fan_id(fan_id)
         query = self._check_vectors(vector.reshape(1, -1), 1)[0].tobytes()
         kinds = set(MemoryKind) if kinds is None else kinds
-        today = today or dt.datetime.now(dt.timezone.utc).date()
-        hits: list[tuple[int, float]] = []
-        fan_kinds = sorted(kind.value for kind in kinds - {MemoryKind.CANON})
-        if fan_kinds:
-            hits += self.db.execute(
-                "select memory_id, distance from memory_vectors where embedding match ? and k = ? and fan_id = ? "
-                "and kind in (select value from json_each(?))",
-                (query, k, fan_id, _json_list(fan_kinds)),
-            ).fetchall()
-        if MemoryKind.CANON in kinds:
-            hits += self.db.execute(
-                "select memory_id, distance from memory_vectors where embedding match ? and k = ? and fan_id = ? and embargo_day <= ?",
-                (query, k, CANON_PARTITION, today.toordinal()),
-            ).fetchall()
-        nearest = sorted(hits, key=lambda hit: hit[1])[:k]
+        nearest = self.db.execute(
+            "select memory_id, distance from memory_vectors where embedding match ? and k = ? and fan_id = ? "
+            "and kind in (select value from json_each(?)) order by distance",
+            (query, k, fan_id, _json_list(sorted(kind.value for kind in kinds))),
+        ).fetchall()
         memories = {memory.id: memory for memory in self._load([memory_id for memory_id, _ in nearest])}
         return [ScoredMemory(memories[memory_id], 1.0 - distance) for memory_id, distance in nearest]
 

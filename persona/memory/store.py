@@ -59,12 +59,18 @@ class MemoryStore(abc.ABC):
         """The operator's canon becomes exactly these memories, in one transaction."""
 
     @abc.abstractmethod
+    def canon_index(self) -> tuple[list[Memory], np.ndarray]:
+        """Every canon memory, embargoed ones too, oldest first, with its vector (one row each).
+        Recall keeps them in memory, a few dozen vectors, and leaves out embargoed ones by the day."""
+
     def canon(self) -> list[Memory]:
         """Every canon memory, embargoed ones too, oldest first."""
+        return self.canon_index()[0]
 
     @abc.abstractmethod
-    def search(self, fan_id: str, vector: np.ndarray, k: int, kinds: set[MemoryKind] | None = None, today: dt.date | None = None) -> list[ScoredMemory]:
-        """The k nearest of this fan's memories plus visible canon, nearest first."""
+    def search(self, fan_id: str, vector: np.ndarray, k: int, kinds: set[MemoryKind] | None = None) -> list[ScoredMemory]:
+        """The k nearest of this fan's memories (of these kinds), nearest first. Never canon:
+        that is in canon_index()."""
 
     @abc.abstractmethod
     def recent(self, fan_id: str, limit: int, kinds: set[MemoryKind] | None = None) -> list[Memory]:
