@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,7 +40,7 @@ class VLLMServer:
         self.dtype = dtype
         self.max_model_len = max_model_len
         self.port = free_port()
-        self.log_path = log_path or Path(f"/tmp/atelier-vllm-{self.port}.log")
+        self.log_path = log_path or Path(tempfile.gettempdir()) / f"atelier-vllm-{self.port}.log"
         self.process: subprocess.Popen | None = None
 
     @property
