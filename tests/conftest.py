@@ -107,6 +107,17 @@ def haeun() -> PersonaCard:
     return load_persona("haeun", PERSONAS)
 
 
+TEMP_NEEDED_GIB = 2  # a run's peak in the temp dir, measured: 1.5 GB
+
+
+def pytest_sessionstart(session):
+    """A full disk fails the studio's exports one by one and can stall a test; say so at once."""
+    free_gib = shutil.disk_usage(SESSION_TEMP).free / 2**30
+    if free_gib < TEMP_NEEDED_GIB:
+        shutil.rmtree(SESSION_TEMP, ignore_errors=True)
+        pytest.exit(f"only {free_gib:.1f} GiB free in {SESSION_TEMP.parent}; the tests need {TEMP_NEEDED_GIB} GiB there", returncode=1)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(SESSION_TEMP, ignore_errors=True)
