@@ -11,7 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-# A run writes about 2 GB to the temp dir: the studio's job folders, Gradio's copies of the files
+# A run writes up to 1.5 GB to the temp dir: the studio's job folders, Gradio's copies of the files
 # it serves, gradio_client downloads, the servers' own scratch. It all goes to one folder for the
 # session (TMPDIR, inherited by every server the tests start), removed when the session ends.
 # pytest's tmp_path folders stay in the usual temp dir and are kept for failed tests only.

@@ -2,9 +2,10 @@
 
 One table holds every memory; the fan id is the partition key of every query, bound as a
 parameter, and canon lives under its own partition value that no fan id can take (recall
-reads it whole and ranks it in memory). Search is exact within a fan's partition: the fan index (fan_id, id) carries each row's kind, embargo and
-vector, so one index-only range scan ranks all of a fan's memories; recall is 1.0 and latency
-grows with one fan's memories, not with the total. An HNSW index (schema versions 1-2) was
+reads it whole and ranks it in memory). Search is exact within a fan's partition: the fan
+index (fan_id, id) carries each row's kind, embargo and vector, so one index-only range scan
+ranks all of a fan's memories; recall is 1.0 and latency grows with one fan's memories, not
+with the total. An HNSW index (schema versions 1-2) was
 dropped: with 10k memories for one fan among 120k, its filtered iterative scan found 84% of
 the true top 10 at about the same p50, and keeping it up to date made writes five times
 slower (bench/memory.py).

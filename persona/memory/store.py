@@ -8,7 +8,6 @@ all fans and filtered afterwards. Canon lives in its own partition and is readab
 from __future__ import annotations
 
 import abc
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
