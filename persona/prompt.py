@@ -114,11 +114,39 @@ class SegmentEncoder:
         return ids
 
 
+class LoreScanner:
+    """Which keyed canon entries a conversation triggers, one message at a time. A turn scans
+    the newest message and the last few of the history; those were scanned in earlier turns,
+    so their hits are kept (checking a long reply against every key took a third of a
+    prompt's time)."""
+
+    def __init__(self, entries: list[CanonEntry], cache_entries: int = 1024):
+        self.keyed = [entry for entry in entries if not entry.constant]
+        self.cache_entries = cache_entries
+        self._hits: OrderedDict[str, frozenset[str]] = OrderedDict()
+
+    def triggered(self, texts: list[str]) -> set[str]:
+        """The ids of the entries whose keys appear in any of `texts`."""
+        found: set[str] = set()
+        for text in texts:
+            hits = self._hits.get(text)
+            if hits is None:
+                hits = frozenset(entry.id for entry in self.keyed if entry.is_triggered_by(text))
+                self._hits[text] = hits
+                if len(self._hits) > self.cache_entries:
+                    self._hits.popitem(last=False)
+            else:
+                self._hits.move_to_end(text)
+            found |= hits
+        return found
+
+
 class PromptBuilder:
     def __init__(self, persona: PersonaCard, tokenizer, budget_tokens: int):
         self.persona = persona
         self.tokenizer = tokenizer
         self.segments = SegmentEncoder(tokenizer)
+        self.lore = LoreScanner(persona.canon)
         self.budget_tokens = budget_tokens
         self.timezone = ZoneInfo(persona.identity.timezone)
 
@@ -151,7 +179,7 @@ class PromptBuilder:
             dropped, label), most important first, less what is still visible in `kept`
             (shown in an earlier turn, not repeated); and the labels of those."""
             in_context = "\n".join(message.content for message in kept)
-            keyed = triggered_lore(visible, kept[-SCAN_DEPTH:], user_text)
+            keyed = self.triggered_lore(visible, kept[-SCAN_DEPTH:], user_text)
             by_meaning = [e for e in visible if e.id in recalled_lore and not e.constant and e not in keyed]
             candidates = [(entry.content, f"Relevant: {entry.content}", report.triggered_canon, report.dropped_canon, entry.id)
                           for entry in sorted([*keyed, *by_meaning], key=lambda e: -e.priority)]
@@ -200,6 +228,11 @@ class PromptBuilder:
         report.total_tokens = len(token_ids)
         return Prompt(messages, token_ids, report)
 
+    def triggered_lore(self, entries: list[CanonEntry], recent: list[ChatMessage], user_text: str) -> list[CanonEntry]:
+        """Those of `entries` (not constant) whose keys appear in the recent conversation, most important first."""
+        hits = self.lore.triggered([*(fan_words(m) for m in recent), user_text])
+        return sorted([entry for entry in entries if entry.id in hits and not entry.constant], key=lambda entry: -entry.priority)
+
     def today(self) -> dt.date:
         """Her date, in her time zone (embargoes are in her time)."""
         return dt.datetime.now(self.timezone).date()
@@ -210,13 +243,6 @@ class PromptBuilder:
 
     def count(self, messages: list[ChatMessage]) -> int:
         return len(self.encode(messages))
-
-
-def triggered_lore(entries: list[CanonEntry], recent: list[ChatMessage], user_text: str) -> list[CanonEntry]:
-    """Non-constant entries whose keys appear in the recent conversation, most important first."""
-    scanned = "\n".join([*(fan_words(m) for m in recent), user_text])
-    hits = [entry for entry in entries if not entry.constant and entry.is_triggered_by(scanned)]
-    return sorted(hits, key=lambda entry: -entry.priority)
 
 
 def fan_words(message: ChatMessage) -> str:

@@ -10,7 +10,7 @@ import yaml
 
 from persona.card import CanonEntry
 from persona.director import ChatSession, Director
-from persona.prompt import FanProfile, PromptBudgetError, PromptBuilder, prefix_reuse, prefix_reuse_series, replay
+from persona.prompt import FanProfile, LoreScanner, PromptBudgetError, PromptBuilder, prefix_reuse, prefix_reuse_series, replay
 from pipelines.dialogue import ChatMessage, GenerationParams
 
 SCRIPT = yaml.safe_load((Path(__file__).resolve().parent.parent / "bench" / "conversation.yaml").read_text())
@@ -95,6 +95,17 @@ def test_lore_keys_match_whole_words_and_regex():
     assert regex.is_triggered_by("the AW25 show") and not regex.is_triggered_by("AWOL")
     exact = CanonEntry(id="c", keys=["Mulgyeol"], case_sensitive=True, content="x")
     assert exact.is_triggered_by("Mulgyeol") and not exact.is_triggered_by("mulgyeol")
+
+
+def test_lore_is_scanned_a_message_at_a_time_and_remembered():
+    entries = [CanonEntry(id="ramie", keys=["ramie"], content="x"), CanonEntry(id="aw", keys=[r"\bAW\d{2}\b"], use_regex=True, content="y"),
+               CanonEntry(id="linen", keys=["linen"], content="z", constant=True)]
+    scanner = LoreScanner(entries, cache_entries=2)
+    conversation = ["Is that ramie?", "The AW25 show used linen.", "nothing here", "Is that ramie?", "ram", "ie"]
+    for _ in range(2):  # the second pass reads hits kept from the first, and some evicted since
+        assert scanner.triggered(conversation[:2]) == {"ramie", "aw"}  # a constant entry is always in the prompt: never "triggered"
+        assert scanner.triggered(conversation[2:3]) == set()
+        assert scanner.triggered(conversation[4:]) == set()  # a key split across two messages is not in either
 
 
 def scripted_prompts(builder: PromptBuilder) -> list:
