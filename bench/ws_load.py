@@ -13,7 +13,7 @@
    is asked (policy, recall, prompt; from the server's histogram, read before and after
    each phase). Each fan holds one conversation: the fans' first messages go at the same
    instant (the burst); then the fans talk (the conversation), starting 0.2 s apart, each
-   sending more messages (24 turns a level, three a fan at least), each as soon as its
+   sending more messages (48 turns a level, three a fan at least), each as soon as its
    reply has ended. The two phases are reported apart.
 
 Run: .venv/bin/python bench/ws_load.py [--fans 2000] [--seconds 10] [--rate 10] [--no-e2e] [--no-load]
@@ -42,7 +42,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
 SECRET = "bench-secret-0123456789abcdef0123456789"
-E2E_TURNS = 24  # conversation turns measured a level, shared among its fans (three each at least)
+E2E_TURNS = 48  # conversation turns measured a level, shared among its fans (three each at least): enough for a steady median
 E2E_SPAWN_S = 0.2  # after the burst, fans start talking this far apart (a load tester's spawn rate)
 
 

@@ -99,6 +99,52 @@ async def test_local_concurrent_requests_do_not_corrupt_each_other(local_backend
     assert [text for text, _ in together] == alone
 
 
+async def test_local_replies_take_turns_so_a_short_one_ends_first(local_backend_fp32):
+    order = []
+
+    async def reply(name: str, tokens: int) -> None:
+        async for event in local_backend_fp32.stream(QUESTION, GenerationParams(max_tokens=tokens, temperature=0.0)):
+            if isinstance(event, TextDelta) and name not in order:
+                order.append(name)
+        order.append(f"{name} ended")
+
+    long = asyncio.create_task(reply("long", 96))
+    while "long" not in order:  # the long reply is under way before the short one is asked
+        await asyncio.sleep(0.01)
+    await asyncio.gather(long, reply("short", 4))
+    assert order == ["long", "short", "short ended", "long ended"]
+
+
+async def test_local_requests_beyond_the_interleaved_wait_for_a_place(model_dir):
+    backend = LocalBackend.from_pretrained(model_dir)
+    backend.interleaved = 1
+    order = []
+
+    async def reply(name: str, tokens: int) -> None:
+        async for event in backend.stream(QUESTION, GenerationParams(max_tokens=tokens, temperature=0.0)):
+            if isinstance(event, TextDelta) and name not in order:
+                order.append(name)
+        order.append(f"{name} ended")
+
+    try:
+        first = asyncio.create_task(reply("first", 24))
+        while "first" not in order:
+            await asyncio.sleep(0.01)
+        await asyncio.gather(first, reply("second", 4))
+    finally:
+        await backend.aclose()
+    assert order == ["first", "first ended", "second", "second ended"]
+
+
+async def test_local_seeded_sampling_repeats_beside_other_replies(local_backend_fp32):
+    seeded = GenerationParams(max_tokens=24, temperature=1.0, top_p=0.95, seed=11)
+    alone, _ = await local_backend_fp32.complete(QUESTION, seeded)
+    other = [ChatMessage(role="user", content="Name a fabric for a summer dress.")]
+    (beside, _), _ = await asyncio.gather(local_backend_fp32.complete(QUESTION, seeded),
+                                          local_backend_fp32.complete(other, seeded.model_copy(update={"seed": None})))
+    assert beside == alone
+
+
 async def test_local_cancellation_stops_generation(local_backend):
     long = GenerationParams(max_tokens=2000, temperature=0.0)
     stream = local_backend.stream(QUESTION, long)
