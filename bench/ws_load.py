@@ -252,7 +252,8 @@ async def e2e_level(url: str, metrics_url: str, fans: int, level: str) -> dict:
 
     from serving.auth import issue_token
 
-    async def turn(ws, fan: int, number: int) -> float:
+    async def turn(ws, fan: int, number: int) -> tuple[float, float]:
+        """(time to first token, time to the end of the reply)"""
         sent = time.perf_counter()
         await ws.send(json.dumps({"type": "message", "id": str(number), "text": f"Hi Haeun! I'm fan {fan} of {level}, message {number}. What are you sewing today?"}))
         first = None
@@ -261,9 +262,9 @@ async def e2e_level(url: str, metrics_url: str, fans: int, level: str) -> dict:
             if frame["type"] == "delta" and first is None:
                 first = time.perf_counter() - sent
             if frame["type"] in ("end", "error"):
-                return first if first is not None else float("nan")
+                return (first if first is not None else float("nan")), time.perf_counter() - sent
 
-    async def converse(ws, fan: int) -> list[float]:
+    async def converse(ws, fan: int) -> list[tuple[float, float]]:
         await asyncio.sleep(fan * E2E_SPAWN_S)
         return [await turn(ws, fan, number) for number in range(1, max(3, E2E_TURNS // fans) + 1)]
 
@@ -280,7 +281,7 @@ async def e2e_level(url: str, metrics_url: str, fans: int, level: str) -> dict:
         before = await persona_layer()
         burst = await asyncio.gather(*(turn(ws, fan, 0) for fan, ws in enumerate(sockets)))
         between = await persona_layer()
-        conversation = [ttft for ttfts in await asyncio.gather(*(converse(ws, fan) for fan, ws in enumerate(sockets))) for ttft in ttfts]
+        conversation = [timing for timings in await asyncio.gather(*(converse(ws, fan) for fan, ws in enumerate(sockets))) for timing in timings]
         after = await persona_layer()
     finally:
         for ws in sockets:
@@ -288,13 +289,15 @@ async def e2e_level(url: str, metrics_url: str, fans: int, level: str) -> dict:
     return {"burst": phase_figures(burst, before, between), "conversation": phase_figures(conversation, between, after)}
 
 
-def phase_figures(ttfts: list[float], before: tuple, after: tuple) -> dict:
-    ttfts = sorted(ttfts)
+def phase_figures(timings: list[tuple[float, float]], before: tuple, after: tuple) -> dict:
+    ttfts = sorted(first for first, _ in timings)
+    replies = sorted(whole for _, whole in timings)
     mean, p50 = histogram_between(before, after)
     return {
         "turns": len(ttfts),
         "ttft_p50_s": round(ttfts[len(ttfts) // 2], 3),
         "ttft_p99_s": round(ttfts[min(int(len(ttfts) * 0.99), len(ttfts) - 1)], 3),
+        "reply_p50_s": round(replies[len(replies) // 2], 3),
         "persona_layer_mean_ms": round(1000 * mean, 2),
         "persona_layer_p50_ms": round(1000 * p50, 2),
     }

@@ -330,6 +330,22 @@ async def test_local_prefix_cache_shares_the_persona_block_between_fans(local_ba
     assert other_fan.usage.cached_tokens >= persona_block
 
 
+async def test_local_replies_side_by_side_share_the_persona_block(model_dir, haeun, tokenizer):
+    from persona.prompt import FanProfile, PromptBuilder, render_persona_block
+
+    backend = LocalBackend.from_pretrained(model_dir)  # nothing cached yet
+    builder = PromptBuilder(haeun, tokenizer, 4096)
+    try:
+        first = backend.stream(builder.build([], "Hello!", FanProfile(name="Minji")).messages, GenerationParams(max_tokens=64, temperature=0.0))
+        assert isinstance(await anext(first), TextDelta)  # Minji's reply is under way
+        _, other_fan = await backend.complete(builder.build([], "Hi there", FanProfile(name="Tomás")).messages, GenerationParams(max_tokens=4, temperature=0.0))
+        await first.aclose()
+    finally:
+        await backend.aclose()
+    persona_block = len(tokenizer(render_persona_block(haeun, [e for e in haeun.canon if e.constant]))["input_ids"])
+    assert other_fan.usage.cached_tokens >= persona_block
+
+
 @pytest.mark.vllm
 async def test_vllm_prefix_cache_hits_across_turns(vllm_backend, haeun, tokenizer):
     first, second = persona_turns(haeun, tokenizer)

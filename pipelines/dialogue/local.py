@@ -1,15 +1,16 @@
 """In-process dialogue with transformers on the CPU: the embedded default.
 
 The model runs on one dedicated thread, which hands token ids to the event loop through a
-queue. Up to four replies are generated at once, in turns of one token each, every reply
+queue. Up to sixteen replies are generated at once, in turns of one token each, every reply
 with its own KV cache, so a fan's first token waits for one token of each reply under way,
 not for whole replies (with one reply at a time, the sixteenth of sixteen fans waited 20 s).
 The turns share the CPU: four replies each run at about a quarter of the speed of one.
 Closing the stream sets an event the thread checks before each token.
 
-Like vLLM's prefix caching, the KV caches of the last few generations are kept: a prompt
-that begins with the same tokens as one of them (the persona block, the conversation so
-far) only computes what is new, which is most of the time to first token on a CPU. (In bf16 the cached and
+Like vLLM's prefix caching, snapshots of the last few KV caches are kept (each reply's
+prompt as soon as it is read, and its whole conversation when it ends): a prompt that begins
+with the same tokens as one of them (the persona block, the conversation so far) only
+computes what is new, which is most of the time to first token on a CPU. (In bf16 the cached and
 the recomputed prefix round differently, so greedy output can depend on what ran before,
 as with vLLM's prefix caching; in float32 it does not.)
 """
@@ -75,7 +76,10 @@ class _PromptCount:
 
 
 class _PrefixCache:
-    """The KV caches of the last few generations, each with the token ids it holds."""
+    """Snapshots of KV caches with the token ids they hold: each reply's prompt once it has
+    been read, and the whole conversation when the reply ends. A new prompt gets a copy of the
+    longest prefix it shares with a snapshot, so replies running side by side share the
+    persona block, and no reply changes a snapshot another will copy."""
 
     min_reuse = 16  # below this, a fresh cache is as fast and simpler
 
@@ -84,22 +88,30 @@ class _PrefixCache:
         self.entries: list[tuple[list[int], DynamicCache]] = []
 
     def take(self, prompt_ids: list[int], config) -> tuple[DynamicCache, int]:
-        """A cache holding the longest reusable prefix of the prompt, and that length."""
+        """A cache of its own holding the longest reusable prefix of the prompt, and that length."""
         best, shared = None, 0
         for index, (token_ids, _) in enumerate(self.entries):
             if (length := shared_prefix_length(token_ids, prompt_ids)) > shared:
                 best, shared = index, length
-        shared = min(shared, len(prompt_ids) - 1)  # generate() needs one prompt token to compute
+        shared = min(shared, len(prompt_ids) - 1)  # one prompt token is computed, for the next token's logits
         if best is None or shared < self.min_reuse:
             return DynamicCache(config=config), 0
-        # Taken, not shared: generation extends it in place and keep() stores it again.
-        _, cache = self.entries.pop(best)
-        cache.crop(shared - cache.get_seq_length())  # a negative count removes the tail
-        return cache, shared
+        self.entries.append(self.entries.pop(best))  # the most recently useful goes last
+        return _copy_prefix(self.entries[-1][1], shared, config), shared
 
     def keep(self, sequence_ids: list[int], cache: DynamicCache) -> None:
-        self.entries.append((sequence_ids[: cache.get_seq_length()], cache))
+        """Keep `cache` (it must not change afterwards); a snapshot it extends is dropped."""
+        held = sequence_ids[: cache.get_seq_length()]
+        self.entries = [(ids, kept) for ids, kept in self.entries if held[: len(ids)] != ids]
+        self.entries.append((held, cache))
         del self.entries[: -self.capacity]
+
+
+def _copy_prefix(cache: DynamicCache, length: int, config) -> DynamicCache:
+    copy = DynamicCache(config=config)
+    for index, layer in enumerate(cache.layers):
+        copy.update(layer.keys[:, :, :length].clone(), layer.values[:, :, :length].clone(), index)
+    return copy
 
 
 @dataclass
@@ -122,7 +134,7 @@ class _Generation:
 
 class LocalBackend(DialogueBackend):
     name = "local"
-    interleaved = 4  # replies generated in turns, one token each; more wait for a free place
+    interleaved = 16  # replies generated in turns, one token each; more wait for a free place (each holds its KV cache)
 
     def __init__(self, model, tokenizer):
         self.model = model.eval()
@@ -239,8 +251,9 @@ class LocalBackend(DialogueBackend):
         try:
             if not request.cancelled.is_set() and action(request):
                 return True
-        except Exception as error:  # reported on the event loop side
+        except Exception as error:  # reported on the event loop side; a cache it left half-written is not kept
             request.streamer.send(error)
+            request.cache = None
         self._finish(request)
         return False
 
@@ -264,8 +277,11 @@ class LocalBackend(DialogueBackend):
             else:
                 request.sampler.manual_seed(params.seed)
         request.cache, request.prompt.reused = self._prefix_cache.take(prompt_ids, self.model.config)
-        request.ids = prompt_ids
-        return self._next_token(request, prompt_ids[request.prompt.reused :])
+        request.ids = list(prompt_ids)
+        going_on = self._next_token(request, prompt_ids[request.prompt.reused :])
+        # The prompt's snapshot, for fans asking while this reply runs (the persona block at least).
+        self._prefix_cache.keep(prompt_ids, _copy_prefix(request.cache, len(prompt_ids), self.model.config))
+        return going_on
 
     def _step(self, request: _Generation) -> bool:
         return self._next_token(request, request.ids[-1:])
@@ -274,12 +290,12 @@ class LocalBackend(DialogueBackend):
         """Feed `new_ids` (not yet in the cache), choose the next token and send it; True while
         the reply goes on."""
         logits = self.model(torch.tensor([new_ids]), past_key_values=request.cache, use_cache=True, logits_to_keep=1).logits[:, -1].float()
-        scores = request.processors(torch.tensor([request.ids]), logits)
+        scores = request.processors(torch.tensor([request.ids]), logits) if request.processors else logits
         if request.sampler is None:
             token = int(scores.argmax(dim=-1))
         else:
             token = int(torch.multinomial(scores.softmax(dim=-1), 1, generator=request.sampler))
-        request.ids = request.ids + [token]
+        request.ids.append(token)
         request.generated += 1
         request.streamer.send([token])
         return token != self.tokenizer.eos_token_id and request.generated < request.params.max_tokens
