@@ -99,25 +99,8 @@ async def test_local_concurrent_requests_do_not_corrupt_each_other(local_backend
     assert [text for text, _ in together] == alone
 
 
-async def test_local_replies_take_turns_so_a_short_one_ends_first(local_backend_fp32):
-    order = []
-
-    async def reply(name: str, tokens: int) -> None:
-        async for event in local_backend_fp32.stream(QUESTION, GenerationParams(max_tokens=tokens, temperature=0.0)):
-            if isinstance(event, TextDelta) and name not in order:
-                order.append(name)
-        order.append(f"{name} ended")
-
-    long = asyncio.create_task(reply("long", 96))
-    while "long" not in order:  # the long reply is under way before the short one is asked
-        await asyncio.sleep(0.01)
-    await asyncio.gather(long, reply("short", 4))
-    assert order == ["long", "short", "short ended", "long ended"]
-
-
-async def test_local_requests_beyond_the_interleaved_wait_for_a_place(model_dir):
-    backend = LocalBackend.from_pretrained(model_dir)
-    backend.interleaved = 1
+async def two_replies_in_order(backend: LocalBackend, first_tokens: int, second_tokens: int) -> list[str]:
+    """Ask for a second reply once the first is under way; say when each started and ended."""
     order = []
 
     async def reply(name: str, tokens: int) -> None:
@@ -126,14 +109,24 @@ async def test_local_requests_beyond_the_interleaved_wait_for_a_place(model_dir)
                 order.append(name)
         order.append(f"{name} ended")
 
+    first = asyncio.create_task(reply("first", first_tokens))
+    while "first" not in order:
+        await asyncio.sleep(0.01)
+    await asyncio.gather(first, reply("second", second_tokens))
+    return order
+
+
+async def test_local_replies_take_turns_so_a_short_one_ends_first(local_backend_fp32):
+    assert await two_replies_in_order(local_backend_fp32, 96, 4) == ["first", "second", "second ended", "first ended"]
+
+
+async def test_local_requests_beyond_the_interleaved_wait_for_a_place(model_dir):
+    backend = LocalBackend.from_pretrained(model_dir)
+    backend.interleaved = 1
     try:
-        first = asyncio.create_task(reply("first", 24))
-        while "first" not in order:
-            await asyncio.sleep(0.01)
-        await asyncio.gather(first, reply("second", 4))
+        assert await two_replies_in_order(backend, 24, 4) == ["first", "first ended", "second", "second ended"]
     finally:
         await backend.aclose()
-    assert order == ["first", "first ended", "second", "second ended"]
 
 
 async def test_local_seeded_sampling_repeats_beside_other_replies(local_backend_fp32):
