@@ -229,9 +229,10 @@ class PromptBuilder:
         return Prompt(messages, token_ids, report)
 
     def triggered_lore(self, entries: list[CanonEntry], recent: list[ChatMessage], user_text: str) -> list[CanonEntry]:
-        """Those of `entries` (not constant) whose keys appear in the recent conversation, most important first."""
+        """Those of `entries` whose keys appear in the recent conversation (constant ones never
+        do: they are always in the prompt), most important first."""
         hits = self.lore.triggered([*(fan_words(m) for m in recent), user_text])
-        return sorted([entry for entry in entries if entry.id in hits and not entry.constant], key=lambda entry: -entry.priority)
+        return sorted([entry for entry in entries if entry.id in hits], key=lambda entry: -entry.priority)
 
     def today(self) -> dt.date:
         """Her date, in her time zone (embargoes are in her time)."""

@@ -69,12 +69,6 @@ class _QueueStreamer:
             pass
 
 
-@dataclass
-class _PromptCount:
-    tokens: int = 0
-    reused: int = 0  # served from the prefix cache
-
-
 class _PrefixCache:
     """Snapshots of KV caches with the token ids they hold: each reply's prompt once it has
     been read, and the whole conversation when the reply ends. A new prompt gets a copy of the
@@ -123,11 +117,11 @@ class _Generation:
     params: GenerationParams
     streamer: _QueueStreamer
     cancelled: threading.Event
-    prompt: _PromptCount
     done: Future = field(default_factory=Future)  # set when the thread has let go of it
-    ids: list[int] = field(default_factory=list)
+    prompt_tokens: int = 0
+    cached_tokens: int = 0  # of the prompt, served from the prefix cache
+    ids: list[int] = field(default_factory=list)  # the prompt's, then each new token
     cache: DynamicCache | None = None
-    generated: int = 0
     processors: LogitsProcessorList = field(default_factory=LogitsProcessorList)
     sampler: torch.Generator | None = None  # its own random numbers: a seeded reply repeats beside others
 
@@ -167,7 +161,7 @@ class LocalBackend(DialogueBackend):
             raise DialogueError("the local backend cannot constrain a reply to a JSON schema; use an OpenAI-compatible server such as vLLM")
         loop = asyncio.get_running_loop()
         token_queue: asyncio.Queue = asyncio.Queue()
-        request = _Generation(messages, params, _QueueStreamer(loop, token_queue), threading.Event(), _PromptCount())
+        request = _Generation(messages, params, _QueueStreamer(loop, token_queue), threading.Event())
         self._submit(request)
 
         generated: list[int] = []
@@ -196,7 +190,7 @@ class LocalBackend(DialogueBackend):
             else:
                 if rest := scanner.flush():
                     yield TextDelta(rest)
-            yield Finished(Usage(request.prompt.tokens, len(generated), request.prompt.reused), finish_reason)
+            yield Finished(Usage(request.prompt_tokens, len(generated), request.cached_tokens), finish_reason)
         finally:
             request.cancelled.set()
             await asyncio.wrap_future(request.done)  # the thread has really let go of it
@@ -261,7 +255,7 @@ class LocalBackend(DialogueBackend):
         """The chat template and tokenizer run here too, so they never hold up the event loop."""
         params = request.params
         prompt_ids = self.encode(request.messages)
-        request.prompt.tokens = len(prompt_ids)
+        request.prompt_tokens = len(prompt_ids)
         if len(prompt_ids) + params.max_tokens > self.max_context:
             raise DialogueError(
                 f"prompt of {len(prompt_ids)} tokens plus max_tokens={params.max_tokens} "
@@ -276,9 +270,9 @@ class LocalBackend(DialogueBackend):
                 request.sampler.seed()  # from the system's entropy
             else:
                 request.sampler.manual_seed(params.seed)
-        request.cache, request.prompt.reused = self._prefix_cache.take(prompt_ids, self.model.config)
+        request.cache, request.cached_tokens = self._prefix_cache.take(prompt_ids, self.model.config)
         request.ids = list(prompt_ids)
-        going_on = self._next_token(request, prompt_ids[request.prompt.reused :])
+        going_on = self._next_token(request, prompt_ids[request.cached_tokens :])
         # The prompt's snapshot, for fans asking while this reply runs (the persona block at least).
         self._prefix_cache.keep(prompt_ids, _copy_prefix(request.cache, len(prompt_ids), self.model.config))
         return going_on
@@ -296,9 +290,8 @@ class LocalBackend(DialogueBackend):
         else:
             token = int(torch.multinomial(scores.softmax(dim=-1), 1, generator=request.sampler))
         request.ids.append(token)
-        request.generated += 1
         request.streamer.send([token])
-        return token != self.tokenizer.eos_token_id and request.generated < request.params.max_tokens
+        return token != self.tokenizer.eos_token_id and len(request.ids) - request.prompt_tokens < request.params.max_tokens
 
     def _finish(self, request: _Generation) -> None:
         if request.cache is not None and request.cache.get_seq_length() > 0:
