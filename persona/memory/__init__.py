@@ -19,18 +19,20 @@ class MemoryConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     backend: Literal["sqlite", "postgres"] = "sqlite"
-    data_dir: Path = Field(default=Path("~/.local/share/atelier"), description="sqlite: memory-<persona>.db lives here")
-    dsn: str | None = Field(default=None, description="postgres: a connection URI; one database per persona")
+    data_dir: Path = Field(default=Path("~/.local/share/atelier"), description="sqlite: memory-<persona>.db lives here; postgres without a DSN: the embedded server's postgres/ folder")
+    dsn: str | None = Field(default=None, description="postgres: a connection URI, one database per persona; unset: Atelier starts its own embedded server")
     recent_turns: int = Field(default=6, ge=0, le=100, description="turns reloaded into the prompt when a fan comes back")
 
 
 def open_store(config: MemoryConfig, persona_id: str) -> MemoryStore:
     if config.backend == "postgres":
-        if not config.dsn:
-            raise MemoryStoreError("memory.backend is postgres but memory.dsn is not set (e.g. postgresql://user@host/atelier)")
         from persona.memory.postgres_store import PostgresStore
 
-        return PostgresStore(config.dsn)
+        if config.dsn:
+            return PostgresStore(config.dsn)
+        from persona.memory.local_postgres import local_postgres_dsn
+
+        return PostgresStore(local_postgres_dsn(config.data_dir.expanduser(), persona_id))
     from persona.memory.sqlite_store import SQLiteStore
 
     data_dir = config.data_dir.expanduser()

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from persona.memory.records import MemoryStoreError
+from pipelines.cpu import resolve_dtype
 
 LENGTH_STEP = 16  # token counts are padded to a multiple of this
 
@@ -48,7 +49,7 @@ class MiniLMEncoder:
         self.tokenizer.enable_padding(pad_id=config.get("pad_token_id", 0), pad_to_multiple_of=LENGTH_STEP)
         self.heads = config["num_attention_heads"]
         self.eps = config["layer_norm_eps"]
-        self.dtype = dtype or (torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else torch.float32)
+        self.dtype = resolve_dtype(dtype)
 
         def weight(name: str) -> torch.Tensor:
             return weights[name].to(self.dtype)

@@ -23,6 +23,7 @@ from pipelines.dialogue.base import (
     Usage,
 )
 from pipelines.dialogue.embedded import embedded_model_dir, prepare_embedded_model
+from pipelines.cpu import DtypeSetting, describe_cpu, resolve_dtype
 
 
 class DialogueConfig(BaseModel):
@@ -30,7 +31,7 @@ class DialogueConfig(BaseModel):
 
     backend: Literal["local", "openai"] = "local"
     model_dir: Path | None = Field(default=None, description="local: a transformers model folder; unset means the embedded SmolLM2")
-    dtype: Literal["bfloat16", "float32"] = Field(default="bfloat16", description="local: bf16 is twice as fast on CPU")
+    dtype: DtypeSetting = Field(default="auto", description="local: auto is bfloat16 where the CPU has it natively (AMX, AVX512-BF16), else float32")
     base_url: str = Field(default="http://127.0.0.1:8000/v1", pattern=r"^https?://")
     model: str = Field(default="smollm2", description="openai: the served model name")
     api_key: str | None = None
@@ -59,9 +60,10 @@ def create_backend(config: DialogueConfig, cache_dir: Path, log=lambda _: None) 
         return OpenAICompatibleBackend(config.base_url, config.model, config.api_key, config.timeout_s, config.connect_timeout_s)
     from pipelines.dialogue.local import LocalBackend
 
-    import torch
-
-    return LocalBackend.from_pretrained(resolve_model_dir(config, cache_dir, log), dtype=getattr(torch, config.dtype))
+    dtype = resolve_dtype(config.dtype)
+    how = "auto" if config.dtype == "auto" else "dialogue.dtype"
+    log(f"Dialogue model in {str(dtype).removeprefix('torch.')} ({how}) on {describe_cpu()}")
+    return LocalBackend.from_pretrained(resolve_model_dir(config, cache_dir, log), dtype=dtype)
 
 
 __all__ = [

@@ -37,6 +37,7 @@ from transformers import (
     TopPLogitsWarper,
 )
 
+from pipelines.cpu import resolve_dtype
 from pipelines.dialogue.base import (
     ChatMessage,
     DialogueBackend,
@@ -140,8 +141,10 @@ class LocalBackend(DialogueBackend):
         self._thread_lock = threading.Lock()
 
     @classmethod
-    def from_pretrained(cls, model_dir: str | Path, dtype: torch.dtype = torch.bfloat16) -> LocalBackend:
+    def from_pretrained(cls, model_dir: str | Path, dtype: torch.dtype | None = None) -> LocalBackend:
+        """`dtype`: bfloat16 where the CPU has it natively, else float32, by default."""
         model_dir = Path(model_dir)
+        dtype = resolve_dtype(dtype)
         if not (model_dir / "config.json").is_file():
             raise DialogueError(f"{model_dir} is not a transformers model folder (no config.json); check dialogue.model_dir")
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
