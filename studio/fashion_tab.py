@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from pipelines.fashion.brief import DesignBrief, ProceduralDesigner
 from pipelines.fashion.collection import Collection, lineup_board, propose_collection
@@ -40,6 +40,7 @@ from pipelines.fashion.palette import colorways as make_colorways
 from pipelines.fashion.palette import extract_palette, harmonize, recolor_tile
 from pipelines.fashion.prints import make_tile, tile_preview
 from pipelines.fashion.spec import DesignSpec, DesignSpecError, PaletteColor
+from pipelines.fonts import draw_text, text_font
 from studio.context import GPU_GROUP, Reopener, StudioContext
 from studio.jobs import CancelFlags, check, pipeline_errors, reporter, save, saved_note, scratch_dir
 
@@ -554,16 +555,13 @@ def swatch_strip(palette: list[PaletteColor], width: int = 720, height: int = 11
     """The palette as blocks as wide as their shares, each named."""
     image = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(image)
-    try:
-        font = ImageFont.truetype("DejaVuSans.ttf", 13)
-    except OSError:
-        font = ImageFont.load_default()
+    font = text_font(13)
     x = 0
     for index, color in enumerate(palette):
         right = width if index == len(palette) - 1 else x + max(1, round(width * color.share))
         draw.rectangle((x, 0, right, height - 34), fill=color.hex)
-        draw.text((x + 4, height - 30), color.name[:22], fill="black", font=font)
-        draw.text((x + 4, height - 15), f"{color.hex} {color.share:.0%}", fill="#555555", font=font)
+        draw_text(draw, (x + 4, height - 30), color.name[:22], font, fill="black")
+        draw_text(draw, (x + 4, height - 15), f"{color.hex} {color.share:.0%}", font, fill="#555555")
         x = right
     return image
 

@@ -19,12 +19,13 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 from pydantic import BaseModel, Field
 
 from pipelines.fashion.flats import draw_flat, flat_to_png
 from pipelines.fashion.palette import delta_e, hex_to_rgb, srgb_to_lab
 from pipelines.fashion.spec import DesignSpec
+from pipelines.fonts import draw_text, text_font
 
 SHAPE_FIELDS = ("category", "silhouette", "fit", "length", "neckline", "closure")
 OUTLIER_SIGMAS = 1.5  # a look this many standard deviations further from the others than usual is flagged
@@ -117,13 +118,6 @@ def propose_collection(candidates: Sequence[DesignSpec], looks: int = 12, name: 
     return Collection(name=name, brief=brief, looks=[pool[i] for i in chosen])
 
 
-def _font(size: int) -> ImageFont.ImageFont:
-    try:
-        return ImageFont.truetype("DejaVuSans.ttf", size)
-    except OSError:
-        return ImageFont.load_default()
-
-
 def lineup_board(collection: Collection, width_per_look: int = 360, prints: dict[str, Image.Image] | None = None) -> Image.Image:
     """Every look's front flat in a row (two rows past eight looks), named, with its palette."""
     per_row = len(collection.looks) if len(collection.looks) <= 8 else math.ceil(len(collection.looks) / 2)
@@ -131,13 +125,13 @@ def lineup_board(collection: Collection, width_per_look: int = 360, prints: dict
     cell_h = int(width_per_look * 800 / 600) + 70
     board = Image.new("RGB", (per_row * width_per_look, rows * cell_h + 60), "white")
     draw = ImageDraw.Draw(board)
-    draw.text((20, 16), collection.name, fill="black", font=_font(28))
+    draw_text(draw, (20, 16), collection.name, text_font(28), fill="black")
     for index, spec in enumerate(collection.looks):
         x, y = (index % per_row) * width_per_look, 60 + (index // per_row) * cell_h
         tile = (prints or {}).get(spec.id)
         flat = flat_to_png(draw_flat(spec, "front", tile), width=width_per_look)
         board.paste(flat, (x, y), flat)
-        draw.text((x + 12, y + cell_h - 66), f"{index + 1:02d}  {spec.name}", fill="black", font=_font(15))
+        draw_text(draw, (x + 12, y + cell_h - 66), f"{index + 1:02d}  {spec.name}", text_font(15), fill="black")
         swatch_x = x + 12
         for color in spec.palette:
             swatch_w = max(6, int((width_per_look - 24) * color.share))

@@ -15,7 +15,6 @@ nothing half-written. Every PNG carries its spec and an A1111 ``parameters`` chu
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import tempfile
 import zipfile
@@ -31,11 +30,12 @@ from pipelines.fashion.flats import draw_flats, flat_to_png
 from pipelines.fashion.metadata import procedural_parameters, save_png
 from pipelines.fashion.prints import make_tile
 from pipelines.fashion.spec import DesignSpec
+from pipelines.fonts import pdf_text, use_pdf_fonts
+from pipelines.names import slugify as _slugify
 
 if TYPE_CHECKING:
     from pipelines.fashion.diffusion import DesignImage
 
-FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")  # Debian fonts-dejavu-core: names in any script
 PRINT_TILE_PX = 1024
 PDF_IMAGE_PX = 640  # images are placed about 12 cm tall: more pixels only make the PDF slower to write and read
 
@@ -44,7 +44,8 @@ RenderLook = Callable[[DesignSpec, Image.Image], "DesignImage"]
 
 
 def slugify(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "collection"
+    """The collection's folder name: 'Flowers on Venus' -> 'flowers-on-venus', '금성의 꽃' -> '금성의-꽃'."""
+    return _slugify(text, default="collection")
 
 
 def print_tile(spec: DesignSpec, size: int = PRINT_TILE_PX) -> Image.Image | None:
@@ -129,18 +130,12 @@ class _Lookbook(FPDF):
     def __init__(self) -> None:
         super().__init__(orientation="landscape", unit="mm", format="A4")
         self.set_auto_page_break(False)
-        if FONT.exists():
-            self.add_font("body", "", str(FONT))
-            self.font_name = "body"
-        else:  # the core font covers Latin-1 only; names outside it are replaced
-            self.font_name = "helvetica"
+        self.font_name = use_pdf_fonts(self)  # DejaVu Sans, Hangul from the Korean font; Helvetica (Latin-1) without either
 
     def text_line(self, x: float, y: float, text: str, size: float = 10) -> None:
         self.set_font(self.font_name, size=size)
-        if self.font_name == "helvetica":
-            text = text.encode("latin-1", "replace").decode("latin-1")
         self.set_xy(x, y)
-        self.cell(text=text)
+        self.cell(text=pdf_text(self.font_name, text))
 
 
 def _spec_lines(spec: DesignSpec) -> list[str]:

@@ -23,7 +23,6 @@ import os
 import re
 import shutil
 import tempfile
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from math import gcd
@@ -39,6 +38,7 @@ from pipelines.music.midi import midi_bytes
 from pipelines.music.pianoroll import piano_roll_png
 from pipelines.music.render import SAMPLE_RATE, RenderResult, render_stems
 from pipelines.music.score import Score
+from pipelines.names import slugify  # letters of any script are kept: '봄비 Spring' -> '봄비-spring'
 
 MANIFEST_FORMAT = "atelier-music-bundle/1"
 BITS = 24
@@ -304,10 +304,3 @@ def publish(staging: Path, slug: str, out_dir: Path) -> None:
         for name in moved_aside:
             os.rename(replaced / name, out_dir / name)
         raise
-
-
-def slugify(text: str) -> str:
-    """'Neon Rain (Demo)' -> 'neon-rain-demo'; letters of any script are kept."""
-    text = unicodedata.normalize("NFKC", text).lower()
-    slug = re.sub(r"[^\w]+", "-", text).strip("-_")[:60].strip("-_")
-    return slug or "untitled"

@@ -1,7 +1,8 @@
 """A piano-roll picture of a score: beats across, pitch up, one colour per part.
 
 Drums get their own lane at the bottom (their note numbers are sounds, not pitches);
-sections are marked and named along the top, bars numbered underneath.
+the title sits top left, sections are marked and named along the top, bars numbered
+underneath. Text is set in `pipelines.fonts` (DejaVu Sans, Hangul from the Korean font).
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ import io
 from collections.abc import Callable
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
+from pipelines.fonts import TextFont, draw_text, text_font
 from pipelines.music.score import Score
 
 WIDTH, HEIGHT = 1600, 720
-LEFT, RIGHT, TOP, BOTTOM = 56, 16, 44, 64  # margins for labels and the legend
+LEFT, RIGHT, TOP, BOTTOM = 56, 16, 52, 64  # margins for the title, labels and the legend
+TITLE_SIZE, LABEL_SIZE = 16, 13
 DRUM_LANE = 70
 BACKGROUND = (250, 249, 246)
 GRID = (225, 222, 215)
@@ -26,7 +29,7 @@ PART_COLOURS = (
     (30, 170, 170), (200, 90, 150), (120, 120, 60), (90, 90, 200), (200, 120, 90),
 )
 Scale = Callable[[float], float]  # beats to x, or pitch to y, in pixels
-Font = ImageFont.ImageFont | ImageFont.FreeTypeFont
+Font = TextFont
 NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
 
@@ -46,6 +49,7 @@ def piano_roll(score: Score) -> Image.Image:
     image = Image.new("RGB", (WIDTH, HEIGHT), BACKGROUND)
     draw = ImageDraw.Draw(image)
     font = label_font()
+    draw_text(draw, (8, 5), score.plan.title, text_font(TITLE_SIZE), fill=INK)
     total_beats = max([score.total_beats] + [note.start + note.duration for part in score.parts for note in part.notes])
     plot_right = WIDTH - RIGHT
     pitched_bottom = HEIGHT - BOTTOM - (DRUM_LANE if any(part.is_drums for part in score.parts) else 0)
@@ -79,10 +83,7 @@ def piano_roll(score: Score) -> Image.Image:
 
 
 def label_font() -> Font:
-    try:
-        return ImageFont.load_default(size=13)
-    except TypeError:  # Pillow without FreeType: the fixed bitmap font
-        return ImageFont.load_default()
+    return text_font(LABEL_SIZE)
 
 
 def pitch_range(score: Score) -> tuple[int, int]:
@@ -98,7 +99,7 @@ def draw_grid(draw: ImageDraw.ImageDraw, font: Font, score: Score, x_of: Scale, 
         if pitch % 12 == 0:
             y = y_of(pitch)
             draw.line((LEFT, y, WIDTH - RIGHT, y), fill=GRID)
-            draw.text((6, y - 8), f"{NOTE_NAMES[pitch % 12]}{pitch // 12 - 1}", fill=INK, font=font)
+            draw_text(draw, (6, y - 8), f"{NOTE_NAMES[pitch % 12]}{pitch // 12 - 1}", font, fill=INK)
     beats_per_bar = score.plan.time_signature.beats_per_bar
     bars = score.plan.total_bars
     label_every = max(1, round(bars / 24))
@@ -106,7 +107,7 @@ def draw_grid(draw: ImageDraw.ImageDraw, font: Font, score: Score, x_of: Scale, 
         x = x_of(bar * beats_per_bar)
         draw.line((x, TOP, x, pitched_bottom), fill=GRID)
         if bar % label_every == 0 and bar < bars:
-            draw.text((x + 2, HEIGHT - BOTTOM + 4), str(bar + 1), fill=INK, font=font)
+            draw_text(draw, (x + 2, HEIGHT - BOTTOM + 4), str(bar + 1), font, fill=INK)
 
 
 def draw_sections(draw: ImageDraw.ImageDraw, font: Font, score: Score, x_of: Scale, pitched_bottom: float) -> None:
@@ -114,7 +115,7 @@ def draw_sections(draw: ImageDraw.ImageDraw, font: Font, score: Score, x_of: Sca
         x = x_of(section.start_beat)
         draw.line((x, TOP - 18, x, pitched_bottom), fill=SECTION_LINE, width=2)
         name = section.name + (" (loop)" if section.loop else "")
-        draw.text((x + 4, TOP - 20), name, fill=SECTION_LINE, font=font)
+        draw_text(draw, (x + 4, TOP - 20), name, font, fill=SECTION_LINE)
 
 
 def draw_legend(draw: ImageDraw.ImageDraw, font: Font, score: Score) -> None:
@@ -124,5 +125,5 @@ def draw_legend(draw: ImageDraw.ImageDraw, font: Font, score: Score) -> None:
         y = HEIGHT - 28
         draw.rectangle((x, y, x + 14, y + 12), fill=colour)
         label = f"{part.name} ({part.role})"
-        draw.text((x + 20, y - 1), label, fill=INK, font=font)
-        x += 20 + draw.textlength(label, font=font) + 24
+        draw_text(draw, (x + 20, y - 1), label, font, fill=INK)
+        x += 20 + font.length(label) + 24
