@@ -29,6 +29,7 @@ from pipelines.music.plan import MODES, ROLES, TONICS, CompositionPlan, PlanErro
 from pipelines.music.planner import METER, MusicBrief, ProceduralPlanner
 from pipelines.music.score import Score
 from pipelines.music.signature import SignatureCatalogue
+from pipelines.progress import Cancelled
 from studio.context import GPU_GROUP, Reopener, StudioContext
 from studio.jobs import CancelFlags, JobCancelled, pipeline_errors, reporter, save, saved_note, scratch_dir
 
@@ -103,7 +104,7 @@ class MusicTab:
     def musicgen_stems(self, score: Score, brief: str | None, commercial: bool, cancelled: threading.Event, progress: gr.Progress) -> list:
         """MusicGen's melody-conditioned stem, when music.musicgen is configured (loaded on first use).
         Non-commercial weights in a commercial export are refused before the model is loaded."""
-        from pipelines.music.musicgen import MusicgenCancelled, MusicgenError, musicgen_prompt
+        from pipelines.music.musicgen import MusicgenError, musicgen_prompt
 
         config = self.context.settings.music.musicgen
         if commercial:
@@ -113,9 +114,9 @@ class MusicTab:
                 if self._musicgen is None:
                     progress(0.05, desc="loading MusicGen")
                     self._musicgen = config.load()
-            stem = self._musicgen.render(score, musicgen_prompt(self.card, brief, score.plan), cancel=cancelled,
+            stem = self._musicgen.render(score, musicgen_prompt(self.card.music, brief, score.plan), cancel=cancelled,
                                          progress=lambda done, total: progress(0.05 + 0.45 * done / max(total, 1), desc=f"MusicGen window {done} of {total}"))
-        except MusicgenCancelled:
+        except Cancelled:
             raise JobCancelled() from None
         except MusicgenError as error:
             raise gr.Error(str(error), print_exception=False) from None

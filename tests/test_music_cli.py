@@ -173,8 +173,8 @@ def test_a_configured_soundfont_that_is_missing_names_the_setting(tmp_path):
     assert result.returncode != 0 and "music.soundfont" in result.stderr and not (tmp_path / "out").exists()
 
 
-@pytest.mark.skipif(not SOUNDFONT.is_file(), reason=f"needs {SOUNDFONT} (Debian timgm6mb-soundfont)")
 def test_a_commercial_export_with_the_soundfont(tmp_path):
+    assert SOUNDFONT.is_file(), f"no {SOUNDFONT}: run `make install` (Debian timgm6mb-soundfont)"
     result = atelier("compose", "city lights", "--minutes", "0.25", "--soundfont", str(SOUNDFONT), "--commercial", "--out", str(tmp_path))
     summary = summary_of(result)
     assert summary["renderer"] == "fluidsynth TimGM6mb.sf2" and summary["commercial_use"] is True

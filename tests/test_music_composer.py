@@ -6,14 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.music.composer import (
-    Timeline,
-    compose,
-    motif_occurrences,
-    parse_chord,
-    signature_motif,
-    voice_movement,
-)
+from pipelines.music.composer import Timeline, compose, motif_occurrences, signature_motif, voice_movement
+from pipelines.music.harmony import parse_chord
 from pipelines.music.plan import CompositionPlan, Key
 from pipelines.music.planner import MusicBrief, ProceduralPlanner
 from pipelines.music.score import DRUM_CHANNEL, Score

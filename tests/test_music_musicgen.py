@@ -24,7 +24,6 @@ from pipelines.music.config import MusicgenConfig
 from pipelines.music.master import true_peak_dbtp
 from pipelines.music.musicgen import (
     REAL_SIZES,
-    MusicgenCancelled,
     MusicgenModelError,
     MusicgenRenderer,
     melody_chroma,
@@ -37,6 +36,7 @@ from pipelines.music.musicgen import (
 )
 from pipelines.music.planner import MusicBrief, ProceduralPlanner
 from pipelines.music.render import SAMPLE_RATE, piece_frames, render_stems
+from pipelines.progress import Cancelled
 
 PERSONAS = Path(__file__).resolve().parent.parent / "configs" / "personas"
 MODEL_NAME = "facebook/musicgen-melody"
@@ -148,7 +148,7 @@ def test_cancelling_between_windows_stops_the_stem(renderer, score):
         reports.append((done, total))
         cancel.set()  # as a user pressing stop while the first window was made
 
-    with pytest.raises(MusicgenCancelled, match="cancelled after 1 of"):
+    with pytest.raises(Cancelled, match="cancelled after 1 of"):
         renderer.render(score, "lo-fi", progress=progress, cancel=cancel)
     assert reports == [(1, len(renderer.windows(score)))]
 
@@ -160,7 +160,7 @@ def test_cancelling_inside_a_window_stops_generation_at_once(renderer, score):
         checks.append(True)
         return len(checks) > 4
 
-    with pytest.raises(MusicgenCancelled, match="during window 1"):
+    with pytest.raises(Cancelled, match="during window 1"):
         renderer.render(score, "lo-fi", cancel=cancel)
     assert len(checks) < 20  # stopped a few frames in, not after the window's ~100 steps
 
@@ -231,7 +231,7 @@ def test_the_prompt_names_genre_mood_tempo_key_and_instruments():
     card = load_persona("haeun", PERSONAS)
     brief = MusicBrief(text="rainy Seoul night, hopeful", minutes=1, seed=7)
     plan = ProceduralPlanner(card.music, persona=card.name).plan(brief)
-    prompt = musicgen_prompt(card, brief, plan)
+    prompt = musicgen_prompt(card.music, brief, plan)
     assert plan.genre and prompt.startswith(f"{plan.genre} instrumental")
     assert f"{round(plan.bpm)} bpm" in prompt and str(plan.key) in prompt
     assert "rainy Seoul night, hopeful" in prompt and "mood: rainy, night, hopeful" in prompt

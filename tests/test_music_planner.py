@@ -14,18 +14,10 @@ from canned_backend import CannedBackend, PlainBackend
 from pydantic import ValidationError
 
 from pipelines.dialogue import DialogueError, DialogueTimeout
-from pipelines.music.composer import parent_steps, parse_chord
+from pipelines.music.harmony import parent_steps, parse_chord
+from pipelines.music.llm_planner import PLAN_SCHEMA, LLMPlanner, mend_chord, plan_piece
 from pipelines.music.plan import CHORD, MAX_BARS, MODES, CompositionPlan, Key
-from pipelines.music.planner import (
-    PLAN_SCHEMA,
-    LLMPlanner,
-    MusicBrief,
-    ProceduralPlanner,
-    mend_chord,
-    plan_piece,
-    read_mood,
-    sound_for,
-)
+from pipelines.music.planner import MusicBrief, ProceduralPlanner, read_mood, sound_for
 from pipelines.style import MusicDNA
 
 MINOR_MODES = {"minor", "harmonic minor", "phrygian", "pentatonic minor"}
@@ -295,7 +287,7 @@ async def test_the_briefs_fixed_choices_win_over_the_model(music):
 ])
 async def test_a_failing_model_leaves_the_plan_to_the_procedural_planner(music, planner, failure, caplog):
     backend = CannedBackend(failure)
-    with caplog.at_level(logging.WARNING, logger="pipelines.music.planner"):
+    with caplog.at_level(logging.WARNING, logger="pipelines.music.llm_planner"):
         plan = await LLMPlanner(backend, music, persona="Haeun", timeout_s=0.2).plan(BRIEF)
     assert plan == planner.plan(BRIEF)
     assert len(backend.requests) == 1 and "model plan failed" in caplog.text

@@ -15,8 +15,6 @@ from pipelines.music import render, synth
 from pipelines.music.render import BUILT_IN, BUILT_IN_LICENCE, FluidSynthUnavailable, render_stems
 
 RATE = 48_000
-HAS_SOUNDFONT = any(path.is_file() for path in render.SOUNDFONT_CANDIDATES)
-needs_soundfont = pytest.mark.skipif(not HAS_SOUNDFONT, reason="no General MIDI soundfont installed (Debian: timgm6mb-soundfont)")
 
 
 def late_bass_score():
@@ -35,6 +33,14 @@ def first_sound(audio: np.ndarray, threshold: float = 1e-3) -> int:
     return int(np.flatnonzero(np.abs(audio).max(axis=1) > threshold)[0])
 
 
+def fluidsynth_stems(score):
+    """render_stems as it runs with FluidSynth and the system's General MIDI soundfont, which
+    `make install` installs (Debian fluidsynth and timgm6mb-soundfont); a fallback fails the test."""
+    result = render_stems(score)
+    assert result.fallback_reason is None, f"FluidSynth did not render ({result.fallback_reason}): run `make install`"
+    return result
+
+
 def check_stems(result, score) -> None:
     expected_frames = round((16.0 + render.RELEASE_TAIL_S) * RATE)
     assert [stem.name for stem in result.stems] == [part.name for part in score.parts]
@@ -48,10 +54,9 @@ def check_stems(result, score) -> None:
     assert np.array_equal(result.mix(), sum(stem.audio for stem in result.stems))
 
 
-@needs_soundfont
 def test_fluidsynth_renders_separate_equal_length_stems_that_sum_to_the_mix():
     score = late_bass_score()
-    result = render_stems(score)
+    result = fluidsynth_stems(score)
     assert result.renderer == "fluidsynth TimGM6mb.sf2"
     assert result.licence.startswith("GPL-2") and result.fallback_reason is None
     check_stems(result, score)
@@ -60,19 +65,17 @@ def test_fluidsynth_renders_separate_equal_length_stems_that_sum_to_the_mix():
     assert first_sound(drums) < 0.01 * RATE
 
 
-@needs_soundfont
 def test_rendering_is_repeatable():
     score = handmade_score(bars=(2,))
-    first, second = render_stems(score), render_stems(score)
+    first, second = fluidsynth_stems(score), fluidsynth_stems(score)
     assert all(np.array_equal(a.audio, b.audio) for a, b in zip(first.stems, second.stems))
 
 
-@needs_soundfont
 def test_two_synths_side_by_side_render_what_one_synth_renders(monkeypatch):
     score = handmade_score()
-    together = render_stems(score)
+    together = fluidsynth_stems(score)
     monkeypatch.setattr(render, "RENDER_SYNTHS", 1)
-    alone = render_stems(score)
+    alone = fluidsynth_stems(score)
     # FluidSynth's re-struck drum notes vary a little with the synth's other channels.
     for a, b in zip(together.stems, alone.stems):
         assert rms(a.audio - b.audio) < 0.02 * rms(b.audio), a.name

@@ -1,6 +1,6 @@
 """Her signature: MusPy's pitch-class entropy, scale consistency and groove consistency on
-hand-built scores with known values (and against MusPy itself where it is installed); a
-piece composed from her DNA sits inside her catalogue, chromatic random notes do not."""
+hand-built scores with known values and against MusPy itself; a piece composed from her DNA
+sits inside her catalogue, chromatic random notes do not."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 import math
 import random
 
+import muspy
 import pytest
 from music_helpers import handmade_plan, handmade_score
 
@@ -131,9 +132,8 @@ def test_groove_consistency_counts_bars_as_muspy_does_to_the_last_note_end_plus_
 
 # --- against MusPy itself ----------------------------------------------------------------------
 
-def as_muspy(score: Score, resolution: int = 24):
+def as_muspy(score: Score, resolution: int = 24) -> muspy.Music:
     """The score as a muspy.Music on the same grid (24 steps a quarter note)."""
-    muspy = pytest.importorskip("muspy")
     tracks = []
     for part in score.parts:
         notes = []
@@ -142,7 +142,7 @@ def as_muspy(score: Score, resolution: int = 24):
             duration = round((note.start + note.duration) * resolution) - time
             notes.append(muspy.Note(time=time, pitch=note.pitch, duration=duration, velocity=note.velocity))
         tracks.append(muspy.Track(program=part.program, is_drum=part.is_drums, name=part.name, notes=notes))
-    return muspy, muspy.Music(resolution=resolution, tracks=tracks)
+    return muspy.Music(resolution=resolution, tracks=tracks)
 
 
 @pytest.mark.parametrize("make", [
@@ -153,7 +153,7 @@ def as_muspy(score: Score, resolution: int = 24):
 ], ids=["c-major", "chromatic", "handmade-4-4", "handmade-3-4"])
 def test_the_metrics_agree_with_muspy(make):
     score = make()
-    muspy, music = as_muspy(score)
+    music = as_muspy(score)
     bar_steps = round(score.plan.time_signature.beats_per_bar * 24)
     assert pitch_class_entropy(score) == pytest.approx(muspy.pitch_class_entropy(music))
     assert scale_consistency(score) == pytest.approx(muspy.scale_consistency(music))
@@ -163,7 +163,7 @@ def test_the_metrics_agree_with_muspy(make):
 def test_the_metrics_of_a_composed_piece_agree_with_muspy(haeun):
     plan = ProceduralPlanner(haeun.music, haeun.name).plan(MusicBrief(text="rainy Seoul night, hopeful", minutes=1, seed=7))
     score = compose(plan)
-    muspy, music = as_muspy(score)
+    music = as_muspy(score)
     bar_steps = round(plan.time_signature.beats_per_bar * 24)
     assert pitch_class_entropy(score) == pytest.approx(muspy.pitch_class_entropy(music))
     assert scale_consistency(score) == pytest.approx(muspy.scale_consistency(music))

@@ -30,7 +30,7 @@ import math
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,14 +56,12 @@ from pydantic import BaseModel, ConfigDict
 from pipelines.fashion.prompting import PromptKind, a1111_parameters, look_prompt
 from pipelines.fashion.spec import DesignSpec
 from pipelines.model_folder import read_model_folder
+from pipelines.progress import CancelSignal, Cancelled, ProgressCallback, is_cancelled
 from pipelines.style import LoraRef, VisualIdentity
 
 Architecture = Literal["sdxl", "sdxl-turbo", "flux"]
 Mode = Literal["text2img", "controlnet", "img2img", "inpaint"]
 Attention = Literal["sdpa", "xformers"]
-
-CancelSignal = threading.Event | Callable[[], bool]
-ProgressCallback = Callable[[int, int], None]
 
 
 class DiffusionError(RuntimeError):
@@ -72,10 +70,6 @@ class DiffusionError(RuntimeError):
 
 class DiffusionModelError(DiffusionError):
     """A model folder is missing, incomplete or of the wrong kind; the message says what to configure."""
-
-
-class Cancelled(DiffusionError):
-    """The call was cancelled between two denoising steps."""
 
 
 @dataclass(frozen=True)
@@ -491,7 +485,7 @@ class DiffusionDesigner:
             raise ValueError(f"strength {inputs['strength']} with {steps} steps leaves no step to run: raise steps or strength")
         lora = visual.lora if kind != "flat" else None  # a flat is line art: the persona's look would only blur it
         uses_negative = self.family.uses_negative_prompt and guidance > 1  # below that, classifier-free guidance is off
-        if _is_cancelled(cancel):
+        if is_cancelled(cancel):
             raise Cancelled("cancelled before the first step")
 
         with self._lock:  # also around the tokenizer: a fast tokenizer refuses to be used from two threads at once
@@ -690,18 +684,12 @@ def _step_callback(state: _StepState, progress: ProgressCallback | None, cancel:
         state.steps_done, state.total = step + 1, pipe.num_timesteps
         if progress is not None:
             progress(state.steps_done, state.total)
-        if _is_cancelled(cancel):
+        if is_cancelled(cancel):
             state.cancelled = True
             pipe._interrupt = True
         return {}
 
     return on_step_end
-
-
-def _is_cancelled(cancel: CancelSignal | None) -> bool:
-    if cancel is None:
-        return False
-    return cancel.is_set() if isinstance(cancel, threading.Event) else bool(cancel())
 
 
 @contextmanager

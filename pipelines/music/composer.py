@@ -30,73 +30,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from pipelines.music.plan import CHORD, MODES, CompositionPlan, Instrument, Key, PlanError, Section, TimeSignature
+from pipelines.music.harmony import Chord, genre_family, parent_steps, parse_chord
+from pipelines.music.plan import CompositionPlan, Instrument, Section, TimeSignature
 from pipelines.music.score import DRUM_CHANNEL, Note, Part, Score, SectionSpan
 from pipelines.style import NOTE_NAME, MotifNote
 
 EPSILON = 1e-6
 
-# --- harmony -----------------------------------------------------------------------------------
-# A numeral without an accidental is a degree of the key's own scale ("VII" in A minor is G);
-# one with an accidental is counted from the major scale, as pop charts write it ("bVII" in
-# A minor is G too, "bVI" in C major is Ab). Case gives the quality: "IV" major, "iv" minor.
-
-ROMAN_DEGREES = {"i": 0, "ii": 1, "iii": 2, "iv": 3, "v": 4, "vi": 5, "vii": 6}
-PARENT_MODES = {"pentatonic major": "major", "pentatonic minor": "minor"}  # where degrees are counted in a pentatonic key
-
-
-@dataclass(frozen=True)
-class Chord:
-    symbol: str
-    root: int  # pitch class, 0 = C
-    intervals: tuple[int, ...]  # semitones above the root: root, third (or sus tone), fifth, then any added tone
-
-    @property
-    def pitch_classes(self) -> tuple[int, ...]:
-        return tuple(sorted({(self.root + interval) % 12 for interval in self.intervals}))
-
-    @property
-    def stable_classes(self) -> tuple[int, ...]:
-        """Root, third and fifth: where a phrase can come to rest."""
-        return tuple((self.root + interval) % 12 for interval in self.intervals[:3])
-
-    @property
-    def fifth(self) -> int:
-        return self.intervals[2]
-
-
-def parent_steps(mode: str) -> tuple[int, ...]:
-    """The seven-note scale a mode's degrees are counted in."""
-    return MODES[PARENT_MODES.get(mode, mode)]
-
-
-def parse_chord(symbol: str, key: Key) -> Chord:
-    """'i' in D dorian is D F A; 'bVIImaj7' in A minor is G B D F#; 'V7' in A minor is E G# B D."""
-    return _parse_chord(symbol, key.pitch_class, key.mode)
-
-
-@functools.lru_cache(maxsize=2048)
-def _parse_chord(symbol: str, tonic: int, mode: str) -> Chord:
-    match = CHORD.match(symbol)
-    if match is None:
-        raise PlanError(f"unknown chord {symbol!r}; write Roman numerals such as 'i', 'IV', 'bVII', 'V7', 'iisus4'")
-    numeral, quality, extension = match["degree"], match["quality"], match["extension"]
-    degree = ROMAN_DEGREES[numeral.lower()]
-    if match["accidental"]:
-        offset = MODES["major"][degree] + (1 if match["accidental"] == "#" else -1)
-    else:
-        offset = parent_steps(mode)[degree]
-    if quality == "°":
-        triad = (0, 3, 6)
-    elif quality == "+":
-        triad = (0, 4, 8)
-    else:
-        triad = (0, 4, 7) if numeral.isupper() else (0, 3, 7)
-    if extension in ("sus2", "sus4"):
-        triad = (0, 2 if extension == "sus2" else 5, triad[2])
-    added = {"7": (9 if quality == "°" else 10,), "maj7": (11,), "6": (9,), "add9": (14,)}.get(extension or "", ())
-    return Chord(symbol, (tonic + offset) % 12, triad + added)
-
+# --- voicing -----------------------------------------------------------------------------------
 
 def voice_movement(previous: Sequence[int], following: Sequence[int]) -> int:
     """Semitones the voices move from one voicing to the next: voice by voice (low to high) when
@@ -147,7 +88,7 @@ def voice_lead(chords: Sequence[Chord], low: int, high: int) -> list[tuple[int, 
     return chosen
 
 
-# --- meter and genre ---------------------------------------------------------------------------
+# --- meter and swing ---------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Meter:
@@ -187,21 +128,7 @@ def meter_of(time_signature: TimeSignature) -> Meter:
     return Meter(time_signature.beats_per_bar, pulse, compound)
 
 
-GENRE_FAMILIES = (  # a word in the genre's name -> the family whose grooves and comping it uses
-    ("city pop", "citypop"), ("citypop", "citypop"), ("gugak", "gugak"), ("korean traditional", "gugak"), ("sanjo", "gugak"),
-    ("neo-soul", "neosoul"), ("neo soul", "neosoul"), ("soul", "neosoul"), ("r&b", "neosoul"), ("rnb", "neosoul"),
-    ("jazz", "jazz"), ("swing", "jazz"), ("bossa", "jazz"), ("lo-fi", "lofi"), ("lofi", "lofi"), ("hip hop", "lofi"),
-    ("hip-hop", "lofi"), ("chill", "lofi"), ("ambient", "ambient"), ("new age", "ambient"), ("downtempo", "downtempo"),
-    ("trip hop", "downtempo"), ("trip-hop", "downtempo"), ("electronica", "downtempo"), ("electronic", "downtempo"),
-)
-FAMILIES = ("pop", "citypop", "gugak", "neosoul", "jazz", "lofi", "ambient", "downtempo")
 SWING = {"lofi": 0.1, "neosoul": 0.06, "jazz": 0.12}  # offbeat eighths played late, as a fraction of the beat
-
-
-def genre_family(genre: str) -> str:
-    """'lo-fi chamber' -> 'lofi', 'gugak fusion' -> 'gugak'; anything unknown plays as 'pop'."""
-    genre = genre.lower()
-    return next((family for word, family in GENRE_FAMILIES if word in genre), "pop")
 
 
 # --- the timeline ------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ The GPU backend of the music pipeline. It uses transformers' own MusicGen-Melody
 and the weights are the same. Weights come from a local folder only; nothing is fetched:
 
     renderer = MusicgenRenderer.from_pretrained("/models/musicgen-melody")   # or MusicgenConfig(...).load()
-    prompt = musicgen_prompt(card, brief, score.plan)
+    prompt = musicgen_prompt(card.music, brief, score.plan)
     stem = renderer.render(score, prompt, progress=lambda done, total: ..., cancel=event)
     export_bundle(score, Path("exports"), musicgen=[stem])    # commercial=True refuses it: CC-BY-NC
 
@@ -30,7 +30,7 @@ How a piece is made:
    commercial export refuses the stem (see `bundle.export_bundle`).
 
 Progress is reported as (windows done, windows in all); a cancel signal is checked between
-windows and at every generated frame, and a cancelled call raises `MusicgenCancelled`.
+windows and at every generated frame, and a cancelled call raises `Cancelled` (pipelines/progress.py).
 
 `save_random_musicgen` writes a MusicGen-Melody folder with random weights (tests use a tiny
 one; `real_size_config` gives the published architectures for a GPU benchmark).
@@ -42,7 +42,6 @@ import json
 import math
 import re
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -71,13 +70,11 @@ from pipelines.music.plan import CompositionPlan
 from pipelines.music.planner import MusicBrief, read_mood
 from pipelines.music.render import SAMPLE_RATE, piece_frames
 from pipelines.music.score import Part, Score
+from pipelines.progress import CancelSignal, Cancelled, ProgressCallback, is_cancelled
+from pipelines.style import MusicDNA
 
 if TYPE_CHECKING:
-    from persona.card import PersonaCard
     from pipelines.music.config import MusicgenConfig
-
-CancelSignal = threading.Event | Callable[[], bool]
-ProgressCallback = Callable[[int, int], None]
 
 DEFAULT_LICENCE = "CC-BY-NC-4.0"  # Meta's MusicGen weights
 CROSSFADE_S = 0.25  # each window starts this early and fades in under the previous one
@@ -101,13 +98,9 @@ class MusicgenModelError(MusicgenError):
     """A model folder is missing, incomplete or of the wrong kind; the message says what to configure."""
 
 
-class MusicgenCancelled(MusicgenError):
-    """The call was cancelled; no stem was made."""
-
-
 # --- the text prompt ---------------------------------------------------------------------------
 
-def musicgen_prompt(persona_card: PersonaCard | None, brief: MusicBrief | str | None, plan: CompositionPlan) -> str:
+def musicgen_prompt(music: MusicDNA | None, brief: MusicBrief | str | None, plan: CompositionPlan) -> str:
     """What MusicGen is asked for, in the words its training captions use.
 
     'lo-fi chamber instrumental, rainy Seoul night, hopeful, mood: rainy, night, hopeful,
@@ -115,7 +108,6 @@ def musicgen_prompt(persona_card: PersonaCard | None, brief: MusicBrief | str | 
     The plan decides tempo, key and parts; the brief adds the producer's own words; the
     persona's music DNA fills in what the plan leaves open.
     """
-    music = persona_card.music if persona_card is not None else None
     brief = MusicBrief.of(brief) if brief is not None else None
     genre = plan.genre or (brief.genre if brief and brief.genre else "") or (music.genres[0] if music and music.genres else "")
     moods = list(dict.fromkeys([*plan.mood, *(read_mood(brief.text).words if brief else ())]))
@@ -320,12 +312,6 @@ class StopWhenCancelled(StoppingCriteria):
         return torch.full((input_ids.shape[0],), is_cancelled(self.cancel), dtype=torch.bool, device=input_ids.device)
 
 
-def is_cancelled(cancel: CancelSignal | None) -> bool:
-    if cancel is None:
-        return False
-    return cancel.is_set() if isinstance(cancel, threading.Event) else bool(cancel())
-
-
 class MusicgenRenderer:
     """Turns a Score into a MusicGen stem aligned with its MIDI and rendered stems.
 
@@ -438,7 +424,7 @@ class MusicgenRenderer:
         with self._lock:
             for window in windows:
                 if is_cancelled(cancel):
-                    raise MusicgenCancelled(f"cancelled after {window.index} of {len(windows)} windows")
+                    raise Cancelled(f"cancelled after {window.index} of {len(windows)} windows")
                 audio = self.generate_window(score, melody, window, section_prompt(prompt, window.section, window.energy), seed + window.index, cancel)
                 following = windows[window.index + 1] if window.index + 1 < len(windows) else None
                 place_window(stem, audio, window, fade_out=following.lead_in if following else 0)
@@ -480,7 +466,7 @@ class MusicgenRenderer:
             if not is_cancelled(cancel):
                 raise
         if is_cancelled(cancel):
-            raise MusicgenCancelled(f"cancelled during window {window.index + 1}")
+            raise Cancelled(f"cancelled during window {window.index + 1}")
         audio = audio_values[0].float().cpu().numpy().T  # (channels, samples) -> (samples, channels)
         if audio.shape[0] < model_samples:
             raise MusicgenError(f"MusicGen made {audio.shape[0]} samples for window {window.index + 1}; {model_samples} were needed")
