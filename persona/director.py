@@ -67,7 +67,10 @@ class Director:
         self._memory_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="atelier-memory")
         self._waiting_turns: queue.SimpleQueue[tuple[TurnRequest, asyncio.Future]] = queue.SimpleQueue()
 
-    async def _in_memory_thread(self, function, *args):
+    async def on_memory_thread(self, function, *args):
+        """`function(*args)` on the memory thread, after the memory work queued before it. Turns
+        read and write memory through here; so does anything else that reads it (the studio's
+        memory inspector), never from a thread of its own."""
         return await asyncio.get_running_loop().run_in_executor(self._memory_thread, function, *args)
 
     async def start_session(self, fan_id: str | None = None, name: str = "", recent_turns: int = 6) -> ChatSession:
@@ -75,8 +78,8 @@ class Director:
         (learning left queued by a crash runs first)."""
         session = ChatSession(fan=FanProfile(name=name), fan_id=fan_id)
         if self.memory and fan_id:
-            await self._in_memory_thread(self.memory.process_jobs)
-            session.history = await self._in_memory_thread(self.memory.recent_history, fan_id, recent_turns)
+            await self.on_memory_thread(self.memory.process_jobs)
+            session.history = await self.on_memory_thread(self.memory.recent_history, fan_id, recent_turns)
         return session
 
     async def close(self) -> None:
@@ -182,7 +185,7 @@ class Director:
         session.history += [sent, ChatMessage(role="assistant", content=reply)]
         session.last_usage = usage
         if self.memory is not None and session.fan_id is not None:
-            await self._in_memory_thread(self.memory.remember_turn, session.fan_id, user_text, reply)
+            await self.on_memory_thread(self.memory.remember_turn, session.fan_id, user_text, reply)
             self._memory_thread.submit(self._learn_quietly)
 
     async def _summarise(self, session: ChatSession, dropped: list[ChatMessage]) -> None:
@@ -194,7 +197,7 @@ class Director:
             return
         session.fan.notes = [note for note in session.fan.notes if not note.startswith(SUMMARY_PREFIX)] + [summary]
         if self.memory is not None and session.fan_id is not None:
-            await self._in_memory_thread(self.memory.remember_summary, session.fan_id, summary)
+            await self.on_memory_thread(self.memory.remember_summary, session.fan_id, summary)
 
     def _learn_quietly(self) -> None:
         """One queued learning job, then to the back of the memory thread's queue: a fan

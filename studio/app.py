@@ -11,7 +11,6 @@ are outside the mount and never see the studio's login.
 
 from __future__ import annotations
 
-import importlib
 import os
 import secrets
 from collections.abc import Callable
@@ -24,8 +23,10 @@ from persona.card import load_persona
 from serving.settings import ConfigError, Settings
 from studio.chat_tab import build_chat_tab
 from studio.context import GPU_GROUP, StudioContext
+from studio.fashion_tab import build_fashion_tab
 from studio.library import Library
 from studio.library_tab import build_library_tab
+from studio.music_tab import build_music_tab
 from studio.persona_tab import build_persona_tab
 from studio.theme import CSS, persona_theme
 
@@ -67,8 +68,6 @@ def studio_login(settings: Settings) -> tuple[str, str, Path | None]:
 
 def build_studio(context: StudioContext) -> gr.Blocks:
     card = context.persona
-    build_fashion_tab = _optional_tab("studio.fashion_tab", "build_fashion_tab", "Fashion")
-    build_music_tab = _optional_tab("studio.music_tab", "build_music_tab", "Music")
     with gr.Blocks(title=f"{card.name} · Atelier studio", analytics_enabled=False) as studio:
         gr.Markdown(f"## {card.name} · Atelier studio\n{card.identity.tagline}")
         with gr.Tabs() as tabs:
@@ -125,17 +124,3 @@ def _checker(username: str, password: str) -> Callable[[str, str], bool]:
         return name_ok and password_ok
 
     return check
-
-
-def _optional_tab(module: str, function: str, title: str) -> Callable[[StudioContext], None]:
-    """A tab another part of the studio provides; until its module exists, a placeholder."""
-    try:
-        return getattr(importlib.import_module(module), function)
-    except ModuleNotFoundError as error:
-        if error.name != module:
-            raise
-
-    def placeholder(context: StudioContext) -> None:
-        gr.Markdown(f"The {title} tab is not installed in this build.")
-
-    return placeholder

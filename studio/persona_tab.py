@@ -1,9 +1,12 @@
 """The Persona tab: her card (view, edit with validation, Character Card import and export)
 and the memory inspector (what she remembers about a fan, their relationship, why each
-memory is recalled, export and forget)."""
+memory is recalled, export and forget). The inspector reads and forgets through the chat
+runtime's memory, on the director's memory thread, as turns do: it recalls exactly what a
+turn would, and never uses the store or the embedder from a thread of its own."""
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 from pathlib import Path
@@ -14,9 +17,9 @@ import yaml
 
 from persona.card import PersonaCard, PersonaError, save_persona
 from persona.interchange import export_card, import_card
-from persona.memory import MemoryStoreError, open_store
+from persona.memory import MemoryStoreError
 from persona.memory.records import check_fan_id
-from persona.memory.retrieval import Recall, Recaller
+from persona.memory.retrieval import Recall
 from studio.context import StudioContext
 from studio.jobs import scratch_dir
 from studio.theme import swatches_html
@@ -115,39 +118,36 @@ def build_persona_tab(context: StudioContext, studio: gr.Blocks) -> None:
             forget = gr.Button("Forget fan", variant="stop")
         memory_status = gr.Markdown()
 
-    def show_memory(fan_id: str) -> tuple[dict, list[list[Any]], str]:
+    async def on_memory_thread(function_name: str, *args: Any) -> Any:
+        """The runtime's PersonaMemory method `function_name`, run on the director's memory thread."""
+        runtime = context.runtime
+        if runtime is None or runtime.memory is None:
+            raise gr.Error("The memory inspector reads through the chat runtime's memory; it is still starting (or memory is off).")
+        return await runtime.director.on_memory_thread(getattr(runtime.memory, function_name), *args)
+
+    async def show_memory(fan_id: str) -> tuple[dict, list[list[Any]], str]:
         fan_id = checked_fan(fan_id)
-        with open_store(context.settings.memory, context.persona.id) as store:
-            stored = store.export_fan(fan_id)
-            state = store.get_state(fan_id)
+        state, stored = await on_memory_thread("inspect", fan_id)
         rows = [[m.id, f"{m.created_at:%Y-%m-%d %H:%M}", m.kind.value, m.author.value, round(m.importance, 2), m.text] for m in stored]
         return state, rows, f"{len(rows)} memories of `{fan_id}`."
 
-    def why_recalled(fan_id: str, text: str) -> list[list[Any]]:
+    async def why_recalled(fan_id: str, text: str) -> list[list[Any]]:
         fan_id = checked_fan(fan_id)
         if not text.strip():
             raise gr.Error("Write a message to see what it would recall.")
-        memory = context.runtime.memory if context.runtime is not None else None
-        if memory is None:
-            raise gr.Error("Recall needs the chat runtime with memory; it is still starting (or memory is off).")
-        with open_store(context.settings.memory, context.persona.id) as store:
-            recall = Recaller(store, memory.embedder, memory.recaller.settings).recall(fan_id, text)
-        return recall_rows(recall)
+        return recall_rows(await on_memory_thread("recall", fan_id, text))
 
-    def export_fan(fan_id: str) -> str:
+    async def export_fan(fan_id: str) -> str:
         fan_id = checked_fan(fan_id)
-        with open_store(context.settings.memory, context.persona.id) as store:
-            data = {"fan_id": fan_id, "state": store.get_state(fan_id), "memories": [m.model_dump(mode="json") for m in store.export_fan(fan_id)]}
-        path = scratch_dir("memory") / f"memory-{fan_id}.json"
-        path.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
-        return str(path)
+        state, stored = await on_memory_thread("inspect", fan_id)
+        data = {"fan_id": fan_id, "state": state, "memories": [m.model_dump(mode="json") for m in stored]}
+        return str(await asyncio.to_thread(write_json, scratch_dir("memory") / f"memory-{fan_id}.json", data))
 
-    def forget_fan(fan_id: str, confirmed: bool) -> tuple[str, dict, list, bool]:
+    async def forget_fan(fan_id: str, confirmed: bool) -> tuple[str, dict, list, bool]:
         fan_id = checked_fan(fan_id)
         if not confirmed:
             raise gr.Error("Tick the box to confirm: forgetting a fan cannot be undone.")
-        with open_store(context.settings.memory, context.persona.id) as store:
-            count = store.forget_fan(fan_id)
+        count = await on_memory_thread("forget", fan_id)
         return f"Forgot {count} memories of `{fan_id}`.", {}, [], False
 
     show.click(show_memory, fan, [relationship, memories, memory_status], api_name="memory_show")
@@ -191,6 +191,11 @@ def card_summary(card: PersonaCard) -> str:
 def problem(error: Exception, what: str = "The card has problems") -> str:
     lines = str(error).splitlines()
     return f"❌ **{what}**\n\n" + "\n".join(f"- `{line.strip()}`" for line in lines if line.strip())
+
+
+def write_json(path: Path, data: Any) -> Path:
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+    return path
 
 
 def checked_fan(fan_id: str) -> str:

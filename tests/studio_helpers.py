@@ -11,12 +11,19 @@ import os
 import shutil
 from pathlib import Path
 
+import httpx
 import pytest
 
 from serving_server import AtelierServer
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
+# gradio_client's requests otherwise use httpx's 5 s default, and some wait on the server: a
+# cancel returns once the cancelled reply has let go of the model (a prompt's prefill takes
+# seconds on a slow CPU) and is committed to memory, behind the memory work queued before it.
+# Every wait ends on the server's answer or an event; WAIT_S only bounds a hang.
+WAIT_S = 300
+HTTP_TIMEOUT = httpx.Timeout(WAIT_S, connect=30)
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "studio"
 LAPTOP = {"width": 1366, "height": 768}
 
@@ -49,7 +56,7 @@ class StudioServer(AtelierServer):
     def client(self):
         from gradio_client import Client
 
-        return Client(self.studio_url, auth=(self.username, self.password), verbose=False)
+        return Client(self.studio_url, auth=(self.username, self.password), verbose=False, httpx_kwargs={"timeout": HTTP_TIMEOUT})
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import stat
-import time
 from pathlib import Path
 
 import httpx
@@ -15,6 +14,7 @@ from gradio_client import Client, handle_file
 
 from serving_server import Client as FanClient
 from serving_server import token
+from studio_helpers import HTTP_TIMEOUT
 
 STUDIO_API = {
     "/persona_card", "/persona_validate", "/persona_save", "/persona_import", "/persona_export",
@@ -39,16 +39,17 @@ def test_up_prints_the_studio_url_and_a_login_kept_owner_only(studio_server):
 
 
 def test_the_studio_refuses_everyone_who_has_not_signed_in(studio_server):
+    options = {"verbose": False, "httpx_kwargs": {"timeout": HTTP_TIMEOUT}}
     with pytest.raises(Exception, match="(?i)login|credentials|auth"):
-        Client(studio_server.studio_url, verbose=False)
+        Client(studio_server.studio_url, **options)
     with pytest.raises(Exception, match="(?i)login|credentials|auth|incorrect"):
-        Client(studio_server.studio_url, auth=("designer", "not-the-password"), verbose=False)
+        Client(studio_server.studio_url, auth=("designer", "not-the-password"), **options)
     for path in ("config", "gradio_api/info", "gradio_api/file=/etc/passwd"):
-        assert httpx.get(studio_server.studio_url + path).status_code == 401, path
-    refused = httpx.post(studio_server.studio_url + "gradio_api/call/library_search", json={"data": ["", "all"]})
+        assert httpx.get(studio_server.studio_url + path, timeout=HTTP_TIMEOUT).status_code == 401, path
+    refused = httpx.post(studio_server.studio_url + "gradio_api/call/library_search", json={"data": ["", "all"]}, timeout=HTTP_TIMEOUT)
     assert refused.status_code == 401
     # The login page Gradio serves to strangers lists the API with its default inputs: her card is not one of them.
-    page = httpx.get(studio_server.studio_url).text
+    page = httpx.get(studio_server.studio_url, timeout=HTTP_TIMEOUT).text
     assert "auth_required" in page and "Mokpo" not in page and "biography" not in page
 
 
@@ -65,7 +66,7 @@ async def test_fans_chat_beside_the_studio_with_their_own_tokens(studio_server):
     assert end["text"]
     await fan.close()
     request = {"model": "haeun", "messages": [{"role": "user", "content": "Hi!"}], "max_tokens": 8}
-    async with httpx.AsyncClient(timeout=120) as http:
+    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:
         models = await http.get(f"{studio_server.url}/v1/models")
         assert models.status_code == 200 and models.json()["data"][0]["id"] == "haeun"
         headers = {"Authorization": f"Bearer {token('beside-the-studio')}"}
@@ -162,9 +163,12 @@ def test_a_conversation_saved_to_the_library_is_found_opened_and_reopened(client
 def test_a_cancelled_reply_leaves_the_chat_usable(client):
     fan = "cancelling-fan"
     client.predict(api_name="/chat_new_session")
-    job = client.submit("Tell me everything about Persimmon Hour, every garment.", fan, "", api_name="/chat")
-    while not job.outputs() and not job.done():  # cancel once the reply has started
-        time.sleep(0.01)
+    asked = "Tell me everything about Persimmon Hour, every garment."
+    job = client.submit(asked, fan, "", api_name="/chat")
+    # Cancelled at a known point: the first update has shown the fan's line (the session's state
+    # holds it) and the reply is being made. The cancel returns once the server has stopped it.
+    shown = next(job, None)
+    assert shown is not None and shown[1][-2]["content"][0]["text"] == asked
     job.cancel()
     _, history, _, info = client.predict("Are you still there?", fan, "", api_name="/chat")
     assert history[-2]["content"][0]["text"] == "Are you still there?" and history[-1]["content"][0]["text"].strip()

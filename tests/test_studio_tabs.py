@@ -1,14 +1,16 @@
 """The Fashion and Music tabs, driven end to end through their API names with gradio_client,
 as a script or another tool would drive them: a real server on 127.0.0.1, the real library,
-the embedded pipelines (no model)."""
+the embedded pipelines (no model). Last, the Persona tab's memory inspector, whose reads go
+to the director's memory thread."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
 import socket
-import time
+import threading
 import zipfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -24,11 +26,17 @@ from PIL import Image  # noqa: E402
 from pypdf import PdfReader  # noqa: E402
 
 from persona.card import load_persona  # noqa: E402
+from persona.director import Director  # noqa: E402
+from persona.memory.retrieval import Recall  # noqa: E402
 from serving.settings import Settings  # noqa: E402
+from studio import music_tab  # noqa: E402
 from studio.context import StudioContext  # noqa: E402
 from studio.fashion_tab import build_fashion_tab  # noqa: E402
+from studio.jobs import JobCancelled  # noqa: E402
 from studio.library import Library  # noqa: E402
 from studio.music_tab import MAX_STEMS, build_music_tab  # noqa: E402
+from studio.persona_tab import build_persona_tab  # noqa: E402
+from studio_helpers import HTTP_TIMEOUT, WAIT_S  # noqa: E402
 
 BRIEF = "flowers on Venus"
 
@@ -58,7 +66,8 @@ def studio(tmp_path_factory):
     demo = build_tabs(context)
     port = free_port()
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
-    client = Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=str(tmp_path_factory.mktemp("downloads")))
+    client = Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=str(tmp_path_factory.mktemp("downloads")),
+                    httpx_kwargs={"timeout": HTTP_TIMEOUT})
     try:
         yield SimpleNamespace(client=client, context=context, library=library)
     finally:
@@ -258,20 +267,42 @@ def test_musicgen_stem_when_configured(studio, tmp_path, monkeypatch):
     assert "not cleared for commercial use" in summary and "similarity" in summary
 
 
-def test_cancel_stops_composing_and_saves_nothing(studio):
+def test_cancel_stops_composing_and_saves_nothing(studio, monkeypatch):
+    """Cancel is pressed at a known point, while the bundle is exported: the export's first step
+    waits until the button was pressed, then the job's own progress checks see the flag."""
+    exporting, pressed, left = threading.Event(), threading.Event(), threading.Event()
+    stopped_by: list[BaseException] = []
+    export_bundle = music_tab.export_bundle
+
+    def export_pausing_at_its_first_step(*args, progress, **kwargs):
+        def report(step: str, done: float) -> None:
+            if not exporting.is_set():
+                exporting.set()
+                pressed.wait(WAIT_S)
+            progress(step, done)
+
+        try:
+            return export_bundle(*args, progress=report, **kwargs)
+        except BaseException as error:
+            stopped_by.append(error)
+            raise
+        finally:
+            left.set()  # the worker thread is out of the export: it saves after it or not at all
+
+    monkeypatch.setattr(music_tab, "export_bundle", export_pausing_at_its_first_step)
     client = studio.client
     planned = client.predict("slow ambient drift", 2, 9, None, "", "", "", api_name="/plan_music")
     before = len(studio.library.search(kind="composition"))
     job = client.submit(*planned[:9], api_name="/compose_music")
-    deadline = time.monotonic() + 30
-    while job.status().code.name not in ("PROCESSING", "PROGRESS") and time.monotonic() < deadline:
-        assert not job.done()
-        time.sleep(0.05)
-    time.sleep(0.3)  # composing and rendering: well before the end of the export
-    client.predict(api_name="/cancel_compose")
+    try:
+        assert exporting.wait(WAIT_S), job.exception() if job.done() else "the export never started"
+        client.predict(api_name="/cancel_compose")
+    finally:
+        pressed.set()  # never leave the worker waiting, pressed or not
     with pytest.raises(Exception):
-        job.result(timeout=60)
-    time.sleep(2)  # the worker thread stops at its next step
+        job.result(timeout=WAIT_S)
+    assert left.wait(WAIT_S), "the worker thread is still exporting"
+    assert len(stopped_by) == 1 and isinstance(stopped_by[0], JobCancelled), stopped_by
     assert len(studio.library.search(kind="composition")) == before
 
 
@@ -283,3 +314,55 @@ def test_reopeners_fill_every_output(studio):
         reopener = next(reopener for reopener in reopeners if artifact.kind in reopener.kinds)
         values = reopener.fill(artifact.settings)
         assert len(values) == len(reopener.outputs), artifact.kind
+
+
+class ThreadRecordingMemory:
+    """Stands in for the runtime's PersonaMemory: answers as an empty memory, noting the thread of each call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def _called(self, name: str) -> None:
+        self.calls.append((name, threading.current_thread().name))
+
+    def inspect(self, fan_id: str) -> tuple[dict, list]:
+        self._called("inspect")
+        return {"relationship": {"turns": 0}}, []
+
+    def recall(self, fan_id: str, text: str) -> Recall:
+        self._called("recall")
+        return Recall()
+
+    def forget(self, fan_id: str) -> int:
+        self._called("forget")
+        return 0
+
+
+def test_the_memory_inspector_reads_on_the_directors_memory_thread(tmp_path):
+    settings = Settings()
+    card = load_persona(settings.persona, settings.personas_dir)
+    context = StudioContext(settings=settings, persona=card, library=Library(tmp_path / "library"))
+    with gr.Blocks() as demo:
+        build_persona_tab(context, demo)
+    port = free_port()
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    client = Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=str(tmp_path / "downloads"), httpx_kwargs={"timeout": HTTP_TIMEOUT})
+    memory = ThreadRecordingMemory()
+    director = Director(card, backend=None, prompts=None, params=None, memory=memory)
+    try:
+        with pytest.raises(Exception, match="still starting"):
+            client.predict("studio", api_name="/memory_show")
+        context.runtime = SimpleNamespace(director=director, memory=memory)
+        state, rows, summary = client.predict("studio", api_name="/memory_show")
+        assert state == {"relationship": {"turns": 0}} and rows["data"] == [] and "0 memories" in summary
+        assert client.predict("studio", "Do you remember me?", api_name="/memory_recall")["headers"][0] == "use"
+        exported = json.loads(Path(client.predict("studio", api_name="/memory_export")).read_text())
+        assert exported == {"fan_id": "studio", "state": {"relationship": {"turns": 0}}, "memories": []}
+        assert client.predict("studio", True, api_name="/memory_forget")[0].startswith("Forgot 0 memories")
+    finally:
+        client.close()
+        demo.close()
+        context.library.close()
+        asyncio.run(director.close())
+    assert [name for name, _ in memory.calls] == ["inspect", "recall", "inspect", "forget"]
+    assert all(thread.startswith("atelier-memory") for _, thread in memory.calls), memory.calls

@@ -3,12 +3,15 @@
 encoder in ``minilm.py``.
 
 Texts are embedded in batches; a cache keyed by the text's hash skips texts seen before
-(lore, greetings and repeated phrases come back every turn).
+(lore, greetings and repeated phrases come back every turn). Memory work runs on the
+director's one memory thread, so the cache's lock is never waited on there; it keeps the
+cache whole should any other thread embed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import OrderedDict
 from pathlib import Path
 
@@ -33,9 +36,14 @@ class Embedder:
         self.batch_size = batch_size
         self.cache_size = cache_size
         self._cache: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()  # the cache is reordered on every call, hits included
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """float32 vectors, L2-normalised, one row per text."""
+        with self._lock:
+            return self._embed(texts)
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
         keys = [hashlib.sha256(text.encode("utf-8")).digest() for text in texts]
         missing = list(dict.fromkeys(key for key in keys if key not in self._cache))
         if missing:

@@ -132,6 +132,16 @@ class PersonaMemory:
         summary = [m.text for m in self.store.recent(fan_id, 1, {MemoryKind.SUMMARY})]
         return FanProfile(name=name, notes=[self.relationship(fan_id).describe(), *(m.text for m in sorted(top, key=lambda m: m.key)), *summary])
 
+    def inspect(self, fan_id: str) -> tuple[dict, list[Memory]]:
+        """Everything stored about a fan, for the memory inspector and its export: their state
+        (relationship, refused claims) and their memories, oldest first."""
+        return self.store.get_state(fan_id), self.store.export_fan(fan_id)
+
+    def forget(self, fan_id: str) -> int:
+        """Delete everything stored about a fan (memories, state, queued learning); returns how
+        many memories went."""
+        return self.store.forget_fan(fan_id)
+
     def remember_summary(self, fan_id: str, summary: str) -> Memory:
         memory = NewMemory(kind=MemoryKind.SUMMARY, fan_id=fan_id, text=summary, importance=0.6)
         return self.store.add([memory], self.embedder.embed([memory.text]), Author.SYSTEM)[0]
