@@ -2,8 +2,10 @@
 
 - embedded model: prepare (GGUF -> bf16, into a fresh cache) and reload time;
 - time to first token (cold, a new fan after the persona block was seen, the next turn)
-  and decode tokens/s for the local backend and, when `.venv-vllm` exists (make vllm-cpu),
-  for a vLLM CPU server on the same model with prefix caching, side by side as ratios;
+  and decode tokens/s for the local backend in bfloat16 and in float32 side by side (which
+  one `auto` picks depends on the CPU: see "machine"), and, when `.venv-vllm` exists
+  (make vllm-cpu), for a vLLM CPU server on the same model with prefix caching, as ratios
+  to the local backend in the auto dtype;
 - prefix reuse over the scripted 20-turn conversation in bench/conversation.yaml.
 
 Run: make bench   (or .venv/bin/python bench/dialogue.py --runs 3)
@@ -15,13 +17,13 @@ import argparse
 import asyncio
 import datetime as dt
 import json
-import platform
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import torch
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
@@ -31,9 +33,12 @@ from persona.card import load_persona  # noqa: E402
 from persona.prompt import FanProfile, PromptBuilder, prefix_reuse_series, replay  # noqa: E402
 from pipelines.dialogue import ChatMessage, GenerationParams, TextDelta, prepare_embedded_model  # noqa: E402
 from pipelines.dialogue.local import LocalBackend  # noqa: E402
+from pipelines.cpu import describe_cpu, resolve_dtype  # noqa: E402
 from pipelines.dialogue.openai_compatible import OpenAICompatibleBackend  # noqa: E402
-from pipelines.dialogue.vllm_server import VLLMServer, vllm_python  # noqa: E402
 from serving.settings import load_settings  # noqa: E402
+
+sys.path.insert(0, str(REPO / "tests"))
+from vllm_server import VLLMServer, vllm_python  # noqa: E402  (the tests' harness)
 
 SCRIPT = yaml.safe_load((REPO / "bench" / "conversation.yaml").read_text())
 PARAMS = GenerationParams(max_tokens=64, temperature=0.0)  # greedy; may stop early at end of turn
@@ -113,19 +118,27 @@ async def main() -> None:
 
     settings = load_settings()
     persona = load_persona(settings.persona, settings.personas_dir)
-    result: dict = {"date": dt.date.today().isoformat(), "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores, no GPU"}
+    result: dict = {"date": dt.date.today().isoformat(), "machine": describe_cpu()}
 
     with tempfile.TemporaryDirectory() as cache:
         started = time.perf_counter()
         model_dir = prepare_embedded_model(Path(cache))
         result["prepare_s"] = round(time.perf_counter() - started, 2)
-        started = time.perf_counter()
-        local = LocalBackend.from_pretrained(model_dir)
-        result["load_s"] = round(time.perf_counter() - started, 2)
-
-        builder = PromptBuilder(persona, local.tokenizer, settings.dialogue.context_tokens)
-        result["local"] = await measure(local, builder, args.runs)
-        await local.aclose()
+        result["local"] = {}
+        for dtype in (torch.bfloat16, torch.float32):
+            name = str(dtype).removeprefix("torch.")
+            started = time.perf_counter()
+            local = LocalBackend.from_pretrained(model_dir, dtype=dtype)
+            load_s = round(time.perf_counter() - started, 2)
+            builder = PromptBuilder(persona, local.tokenizer, settings.dialogue.context_tokens)
+            result["local"][name] = {"load_s": load_s, **await measure(local, builder, args.runs)}
+            await local.aclose()
+        bf16, fp32 = result["local"]["bfloat16"], result["local"]["float32"]
+        result["local"]["auto"] = str(resolve_dtype("auto")).removeprefix("torch.")
+        result["local"]["float32_over_bfloat16"] = {
+            **{f"ttft_{label}": round(fp32[label]["ttft_s"] / bf16[label]["ttft_s"], 2) for label in ("cold", "new_fan", "next_turn")},
+            "decode_tokens_per_s": round(fp32["decode_tokens_per_s"] / bf16["decode_tokens_per_s"], 2),
+        }
         result["prefix_reuse"] = scripted_prefix_reuse(builder)
 
         if not args.no_vllm and vllm_python().exists():
@@ -135,7 +148,7 @@ async def main() -> None:
                 remote = OpenAICompatibleBackend(server.base_url, "smollm2")
                 result["vllm_cpu"].update(await measure(remote, builder, args.runs))
                 await remote.aclose()
-            local_, vllm_ = result["local"], result["vllm_cpu"]
+            local_, vllm_ = result["local"][result["local"]["auto"]], result["vllm_cpu"]
             result["vllm_over_local"] = {
                 **{f"ttft_{label}": round(vllm_[label]["ttft_s"] / local_[label]["ttft_s"], 2) for label in ("cold", "new_fan", "next_turn")},
                 "decode_tokens_per_s": round(vllm_["decode_tokens_per_s"] / local_["decode_tokens_per_s"], 2),

@@ -7,6 +7,7 @@
     atelier design "brief" --looks 12 --out DIR   a fashion collection (serving/fashion_cli.py)
     atelier prints "brief" --count 100 --out DIR  seamless print tiles
     atelier compose "brief" --minutes 3 --out DIR a DAW-ready music bundle (serving/music_cli.py)
+    atelier doctor                                what this machine has and lacks (serving/doctor.py)
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 from persona.card import PersonaError, list_personas, load_persona, persona_path, read_persona_file, save_persona
 from persona.memory import MemoryStoreError, open_store
 from pipelines.dialogue import DialogueError, prepare_embedded_model
-from serving import fashion_cli, music_cli
+from serving import doctor, fashion_cli, music_cli
 from serving.auth import AuthError
 from serving.settings import ConfigError, Settings, load_settings
 
@@ -90,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_argument("direction", choices=["client", "server"])
     schema.set_defaults(run=run_protocol_schema)
 
+    doctor.add_commands(commands)
     fashion_cli.add_commands(commands)
     music_cli.add_commands(commands)
 

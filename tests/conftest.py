@@ -26,7 +26,7 @@ from transformers import AutoTokenizer  # noqa: E402
 
 from persona.card import PersonaCard, load_persona  # noqa: E402
 from pipelines.dialogue.local import LocalBackend  # noqa: E402
-from pipelines.dialogue.vllm_server import VLLMServer, vllm_python  # noqa: E402
+from vllm_server import VLLMServer, vllm_python  # noqa: E402
 from postgres_server import postgres_dsn  # noqa: E402, F401  (a real PostgreSQL + pgvector for the session)
 from studio_helpers import studio_server  # noqa: E402, F401  (`atelier up` with the studio, once for the session)
 

@@ -5,22 +5,15 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import websockets
 
+from server_process import free_port, wait_until_ready
+
 SECRET = "test-secret-0123456789abcdef0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class AtelierServer:
@@ -46,17 +39,8 @@ class AtelierServer:
         self.log = open(Path(self.env["ATELIER_MEMORY__DATA_DIR"]) / f"server-{self.port}.log", "ab")
         command = [str(Path(sys.executable).parent / "atelier"), self.command]
         self.process = subprocess.Popen(command, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"atelier {self.command} exited with {self.process.returncode}; see {self.log.name}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        raise TimeoutError(f"atelier {self.command} was not ready in {timeout} s; see {self.log.name}")
+        wait_until_ready(self.process, f"{self.url}/readyz", timeout, f"atelier {self.command}", self.log.name)
+        return self
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.process and self.process.poll() is None:

@@ -264,7 +264,7 @@ async def test_vllm_unknown_model_is_a_clear_error(vllm_server):
 
 
 async def test_openai_backend_reports_an_unreachable_server():
-    from pipelines.dialogue.vllm_server import free_port
+    from server_process import free_port
 
     backend = OpenAICompatibleBackend(f"http://127.0.0.1:{free_port()}/v1", "smollm2", connect_timeout_s=1)
     with pytest.raises(DialogueConnectionError, match="cannot reach the dialogue server"):

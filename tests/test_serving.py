@@ -270,7 +270,7 @@ async def test_a_stalled_fan_is_disconnected_and_the_others_keep_streaming(cache
     from ws_load import SECRET as BENCH_SECRET
 
     from serving.auth import issue_token
-    from serving_server import free_port
+    from server_process import free_port
 
     port = free_port()
     env = {**os.environ, "ATELIER_CACHE_DIR": str(cache_dir), "ATELIER_SERVING__SEND_QUEUE_FRAMES": "64"}

@@ -74,3 +74,23 @@ def local_postgres_dsn(data_dir: Path, persona_id: str) -> str:
         if not exists:
             connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
     return start_local_postgres(pgdata, database=database)
+
+
+VECTOR_OPERATORS = ("<->", "<=>", "<#>", "<+>")  # L2, cosine, negative inner product, L1
+
+
+def vector_query_answers(dsn: str, dimension: int = 384) -> dict[str, float]:
+    """Each pgvector distance between two fixed vectors, computed by the server at `dsn`.
+
+    A pgvector built for instructions this CPU lacks kills the backend here (SIGILL), which
+    psycopg reports as an OperationalError."""
+    import psycopg
+
+    left = "[" + ",".join(f"{((i * 37) % 101 - 50) / 50:.2f}" for i in range(dimension)) + "]"
+    right = "[" + ",".join(f"{((i * 53) % 89 - 44) / 44:.2f}" for i in range(dimension)) + "]"
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as connection:
+        connection.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        return {
+            operator: connection.execute(f"SELECT %s::vector {operator} %s::vector", (left, right)).fetchone()[0]
+            for operator in VECTOR_OPERATORS
+        }

