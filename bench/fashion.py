@@ -6,6 +6,9 @@ CPU (always):
 - print tiles per second at 1024² over every print type, and the same tiles side by side
   with a plain numpy fill of the same size (the floor any tile costs: allocating and
   converting the pixels), as a ratio.
+- the steps whose speed the tests do not assert (they must hold on a slower machine): 3000
+  candidates from one brief, one view of a detailed flat, and refusing a decompression bomb
+  from its PNG header.
 
 GPU (with --gpu, on a machine with CUDA and diffusers): SDXL-architecture UNet+VAE with
 random weights (the compute is the same as real weights) at 1024², 30 steps, and the
@@ -22,8 +25,10 @@ import json
 import os
 import platform
 import sys
+import struct
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -35,9 +40,11 @@ sys.path.insert(0, str(REPO))
 from persona.card import load_persona  # noqa: E402
 from pipelines.fashion.brief import DesignBrief, ProceduralDesigner  # noqa: E402
 from pipelines.fashion.collection import propose_collection  # noqa: E402
+from pipelines.fashion.flats import draw_flats  # noqa: E402
+from pipelines.fashion.images import UploadError, load_upload  # noqa: E402
 from pipelines.fashion.lookbook import export_collection  # noqa: E402
 from pipelines.fashion.prints import make_tile  # noqa: E402
-from pipelines.fashion.spec import Print  # noqa: E402
+from pipelines.fashion.spec import DesignSpec, Print  # noqa: E402
 from pipelines.fashion.vocabulary import PRINT_TYPES  # noqa: E402
 from serving.settings import load_settings  # noqa: E402
 
@@ -82,6 +89,53 @@ def tiles_per_second(size: int = 1024, rounds: int = 2) -> dict:
         Image.fromarray(np.full((size, size, 3), seed, np.uint8))
     floor = len(jobs) / (time.perf_counter() - started)
     return {"size": size, "tiles": len(jobs), "tiles_per_s": round(ours, 2), "tiles_per_minute": round(60 * ours), "plain_fill_per_s": round(floor, 1), "ours_over_plain_fill": round(ours / floor, 4)}
+
+
+def step_seconds() -> dict:
+    """Seconds for 3000 candidates from one brief, milliseconds per view of a detailed coat's
+    flat, and seconds to refuse a 20000 × 20000 PNG (about 50 kB) from its header."""
+    settings = load_settings()
+    card = load_persona(settings.persona, settings.personas_dir)
+    designer = ProceduralDesigner(card.fashion, card.visual)
+    started = time.perf_counter()
+    designer.design(DesignBrief(text="rainy Seoul night, hopeful", n=3000, seed=1))
+    candidates_s = time.perf_counter() - started
+
+    coat = DesignSpec.model_validate({
+        "name": "Bench coat", "category": "coat", "length": "knee", "neckline": "lapel", "closure": "button-front",
+        "details": ["flap-pockets", "belt", "quilting", "epaulettes", "cuffs"],
+        "palette": [{"hex": "#7A3B69", "name": "Plum", "share": 0.7}, {"hex": "#E8C547", "name": "Mustard", "share": 0.3}],
+    })
+    rounds = 20
+    started = time.perf_counter()
+    for _ in range(rounds):
+        draw_flats(coat)
+    flat_view_ms = 1000 * (time.perf_counter() - started) / (2 * rounds)
+
+    bomb = _blank_png(20000, 20000)
+    started = time.perf_counter()
+    try:
+        load_upload(bomb)
+    except UploadError:
+        pass
+    else:
+        raise SystemExit("error: the decompression bomb was not refused")
+    bomb_s = time.perf_counter() - started
+    return {"candidates_3000_s": round(candidates_s, 2), "flat_view_ms": round(flat_view_ms, 2),
+            "bomb_bytes": len(bomb), "bomb_refused_s": round(bomb_s, 4)}
+
+
+def _blank_png(width: int, height: int) -> bytes:
+    """A valid 1-bit black PNG of any size, built chunk by chunk: tiny on disk, huge decoded."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    compressor = zlib.compressobj(9)
+    row = bytes(1 + width // 8)
+    rows = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
 
 
 def gpu(steps_sdxl: int = 30) -> dict:
@@ -134,6 +188,7 @@ def main() -> None:
     result: dict = {"date": dt.date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} cores"}
     result["collection_12_looks"] = collection_seconds("flowers on Venus")
     result["print_tiles_1024"] = tiles_per_second()
+    result["steps"] = step_seconds()
     if args.gpu:
         result["gpu"] = gpu()
     print(json.dumps(result, indent=2))

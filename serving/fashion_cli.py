@@ -53,7 +53,7 @@ def _check_range(name: str, value: int, low: int, high: int) -> None:
 
 
 def run_design(args: argparse.Namespace, settings: Settings) -> int:
-    from pipelines.fashion.brief import DesignBrief, ProceduralDesigner, design_candidates
+    from pipelines.fashion.brief import DesignBrief, ProceduralDesigner
     from pipelines.fashion.collection import propose_collection
     from pipelines.fashion.lookbook import export_collection
 
@@ -110,7 +110,7 @@ def _look_renderer(settings: Settings, card, steps: int | None, size: int | None
 
 async def _drafted(brief, card, settings: Settings):
     from pipelines.dialogue import create_backend
-    from pipelines.fashion.brief import design_candidates
+    from pipelines.fashion.llm_designer import design_candidates
 
     backend = create_backend(settings.dialogue, settings.cache_path, log=lambda line: print(line, file=sys.stderr))
     try:

@@ -13,25 +13,25 @@ import html
 
 import gradio as gr
 
+from pipelines.colour import RGB, contrast_ratio, relative_luminance, unit_rgb
 from pipelines.style import NamedColor
 
-RGB = tuple[float, float, float]
 TINTS = (0.92, 0.84, 0.68, 0.5, 0.25)  # c50..c400: share of white
 SHADES = (0.15, 0.3, 0.45, 0.6, 0.72)  # c600..c950: share of black
 
 
 def persona_theme(palette: list[NamedColor]) -> gr.themes.Base:
-    colours = [_hex_to_rgb(colour.hex) for colour in palette]
-    ink = min(colours, key=_luminance)
-    paper = max(colours, key=_luminance)
+    colours = [unit_rgb(colour.hex) for colour in palette]
+    ink = min(colours, key=relative_luminance)
+    paper = max(colours, key=relative_luminance)
     accent = max(colours, key=_vividness)
-    if _luminance(paper) < 0.75:  # a dark palette: keep the page light enough to read
+    if relative_luminance(paper) < 0.75:  # a dark palette: keep the page light enough to read
         paper = _mix(paper, (1.0, 1.0, 1.0), 0.85)
-    if _luminance(ink) > 0.1:
+    if relative_luminance(ink) > 0.1:
         ink = _mix(ink, (0.0, 0.0, 0.0), 0.6)
     primary = _ramp(accent, "persona-accent")
     neutral = _ramp(_mix(ink, paper, 0.35), "persona-neutral")
-    button_text = "#FFFFFF" if _contrast(_hex_to_rgb(primary.c600), (1.0, 1.0, 1.0)) >= _contrast(_hex_to_rgb(primary.c600), ink) else _hex(ink)
+    button_text = "#FFFFFF" if contrast_ratio(unit_rgb(primary.c600), (1.0, 1.0, 1.0)) >= contrast_ratio(unit_rgb(primary.c600), ink) else _hex(ink)
     return gr.themes.Base(primary_hue=primary, secondary_hue=primary, neutral_hue=neutral, radius_size="sm").set(
         body_background_fill=_hex(paper),
         body_text_color=_hex(ink),
@@ -72,28 +72,12 @@ def _ramp(base: RGB, name: str) -> gr.themes.Color:
     return gr.themes.Color(*light, _hex(base), *dark, name=name)
 
 
-def _hex_to_rgb(hex_colour: str) -> RGB:
-    value = hex_colour.lstrip("#")
-    return tuple(int(value[i : i + 2], 16) / 255 for i in (0, 2, 4))  # type: ignore[return-value]
-
-
 def _hex(rgb: RGB) -> str:
     return "#" + "".join(f"{round(max(0.0, min(1.0, c)) * 255):02X}" for c in rgb)
 
 
 def _mix(a: RGB, b: RGB, share_of_b: float) -> RGB:
     return tuple(x + (y - x) * share_of_b for x, y in zip(a, b))  # type: ignore[return-value]
-
-
-def _luminance(rgb: RGB) -> float:
-    """WCAG relative luminance."""
-    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
-    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
-
-
-def _contrast(a: RGB, b: RGB) -> float:
-    high, low = sorted((_luminance(a), _luminance(b)), reverse=True)
-    return (high + 0.05) / (low + 0.05)
 
 
 def _vividness(rgb: RGB) -> float:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import statistics
-import time
 from collections import Counter
 
 import pytest
@@ -17,28 +16,19 @@ from pydantic import ValidationError
 
 from pipelines.dialogue import DialogueError, DialogueTimeout
 from pipelines.fashion import vocabulary as vocab
-from pipelines.fashion.brief import (
-    CANDIDATE_SCHEMA,
+from pipelines.fashion.brief import CUES, DesignBrief, PersonaStyle, ProceduralDesigner, candidate_seed, parse_keywords, read_garment_words
+from pipelines.fashion.garments import (
     CLOSURES_BY_CATEGORY,
-    CUES,
     DETAIL_PARTS,
     FINISHES_BY_FABRIC,
     LENGTHS_BY_CATEGORY,
     NECKLINES_BY_CATEGORY,
     SILHOUETTES_BY_CATEGORY,
     SLEEVE_TYPES_BY_LENGTH,
-    DesignBrief,
-    LLMDesigner,
-    PersonaStyle,
-    ProceduralDesigner,
-    candidate_seed,
-    design_candidates,
-    designs_in_reply,
     detail_fits,
-    lightness,
-    parse_keywords,
-    read_garment_words,
 )
+from pipelines.fashion.llm_designer import CANDIDATE_SCHEMA, LLMDesigner, design_candidates, designs_in_reply
+from pipelines.fashion.palette import lightness
 from pipelines.fashion.spec import DesignSpec
 from pipelines.style import FashionDNA, NamedColor, VisualIdentity
 
@@ -218,11 +208,10 @@ def test_keywords_in_any_script_make_ascii_ids(designer):
     assert designer.design(DesignBrief(text="비 오는 서울", n=1))[0].id == "design-0001"
 
 
-def test_thousands_of_candidates_take_seconds(designer):
-    start = time.perf_counter()
+def test_thousands_of_candidates_can_be_asked_for(designer):
+    """How long they take is measured in bench/fashion.py, not asserted here."""
     specs = designer.design(DesignBrief(text="rainy Seoul night, hopeful", n=3000, seed=1))
-    elapsed = time.perf_counter() - start
-    assert len(specs) == 3000 and elapsed < 6.0, f"3000 candidates took {elapsed:.1f} s"
+    assert len(specs) == 3000
 
 
 # --- the dialogue model as designer --------------------------------------------------------------
@@ -263,7 +252,7 @@ async def test_invalid_model_designs_are_dropped_with_a_reason(haeun, venus, cap
         design("tee", id="../../etc", provenance={"backend": "me"}),  # fields the designer fills in itself are replaced
         design("trousers", sleeve={"length": "long", "type": "none"}, neckline="v-neck"),  # trousers have neither: dropped
     ))
-    with caplog.at_level(logging.INFO, logger="pipelines.fashion.brief"):
+    with caplog.at_level(logging.INFO, logger="pipelines.fashion.llm_designer"):
         specs = await LLMDesigner(backend, haeun.fashion, haeun.visual, max_designs=6, batch_size=6).design(venus)
     assert len(specs) == 12
     assert [s.category for s in specs[:3]] == ["skirt", "tee", "trousers"]

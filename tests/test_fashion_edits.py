@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.fashion.brief import LENGTHS_BY_CATEGORY, DesignBrief, ProceduralDesigner, lightness
+from pipelines.fashion.brief import DesignBrief, ProceduralDesigner
 from pipelines.fashion.edits import EXAMPLES, EditError, apply_edit, shade_name, split_clauses
+from pipelines.fashion.garments import LENGTHS_BY_CATEGORY
+from pipelines.fashion.palette import lightness
 from pipelines.fashion.spec import DesignSpec
 from pipelines.style import NamedColor
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import struct
-import time
 import zlib
 
 import numpy as np
@@ -76,10 +75,8 @@ def test_a_decompression_bomb_is_refused_from_its_header():
     rows = b"".join(compressor.compress(row) for _ in range(20000)) + compressor.flush()
     bomb = png(20000, 20000, rows, bit_depth=1, color_type=0)
     assert len(bomb) < 100_000
-    started = time.perf_counter()
     with pytest.raises(UploadError, match=r"the image is 20000×20000 = 400 million pixels; the limit is 40 million"):
-        load_upload(bomb)
-    assert time.perf_counter() - started < 0.5  # refused from the header, nothing decoded
+        load_upload(bomb)  # refused from the header, nothing decoded (bench/fashion.py times it)
 
 
 def test_the_pixel_limit_is_checked_before_decoding():

@@ -5,20 +5,18 @@ to thousands of candidates to curate. The procedural designer maps the brief's k
 the persona's fashion DNA onto the spec vocabulary with a seeded random generator: candidate
 ``i`` depends only on the brief, its seed and ``i``, so asking for more never reshuffles the
 ones already seen. A dialogue backend that can answer under a JSON schema drafts candidates
-too; what it gets wrong is dropped and the procedural designer fills the gap.
+too (llm_designer.py); what it gets wrong is dropped and the procedural designer fills the gap.
+What fits each garment is in garments.py, the words the spec may use in vocabulary.py.
 
     brief = DesignBrief(text="flowers on Venus", n=300, seed=7)
     specs = ProceduralDesigner(card.fashion, card.visual).design(brief)
-    specs = await design_candidates(brief, card.fashion, card.visual, backend)
+    specs = await design_candidates(brief, card.fashion, card.visual, backend)  # in llm_designer.py
 """
 
 from __future__ import annotations
 
-import asyncio
 import difflib
 import hashlib
-import json
-import logging
 import math
 import random
 import re
@@ -26,16 +24,27 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from pipelines.dialogue import ChatMessage, DialogueBackend, DialogueError, GenerationParams
 from pipelines.fashion import vocabulary as vocab
-from pipelines.fashion.palette import hex_to_rgb, lab_to_srgb, rgb_to_hex, srgb_to_lab
+from pipelines.fashion.garments import (
+    AIRY_FABRICS,
+    CLOSURES_BY_CATEGORY,
+    FABRICS_BY_CATEGORY,
+    FINISHES_BY_FABRIC,
+    LENGTHS_BY_CATEGORY,
+    NECKLINES_BY_CATEGORY,
+    POCKET_DETAILS,
+    SILHOUETTES_BY_CATEGORY,
+    SLEEVE_LENGTHS_BY_CATEGORY,
+    SLEEVE_TYPES_BY_LENGTH,
+    WARM_FABRICS,
+    detail_fits,
+    pocket_for,
+)
+from pipelines.fashion.palette import lightness
 from pipelines.fashion.spec import Category, DesignSpec, Occasion, Season
-from pipelines.style import HEX_COLOR, FashionDNA, NamedColor, VisualIdentity
-
-log = logging.getLogger(__name__)
+from pipelines.style import FashionDNA, NamedColor, VisualIdentity
 
 MAX_CANDIDATES = 5000
 
@@ -104,201 +113,6 @@ def _unique_case_insensitive(words: Iterable[str]) -> list[str]:
     for word in words:
         seen.setdefault(word.lower(), word)
     return list(seen.values())
-
-
-def singular(word: str) -> str:
-    """Enough English to match 'flowers' with 'flower' and 'skies' with 'sky' ('dress' stays)."""
-    word = word.lower()
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 4 and word.endswith(("ches", "shes", "sses", "xes")):
-        return word[:-2]
-    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        return word[:-1]
-    return word
-
-
-# --- what fits each garment -------------------------------------------------------------------
-# The spec's validator refuses the impossible; these tables keep candidates plausible too
-# (no culotte in a mermaid shape, no hood on a blazer). Edits use them to step lengths, choose
-# pockets and refit a garment that changes category.
-
-_TOP_SHAPES = ("straight", "boxy", "oversized", "slim", "cocoon", "wrap", "a-line", "trapeze", "empire", "balloon")
-_KNIT_SHAPES = ("straight", "boxy", "oversized", "slim", "cocoon", "balloon")
-_TROUSER_SHAPES = ("wide-leg", "tapered", "straight", "slim", "bootcut", "balloon")
-_SKIRT_SHAPES = ("a-line", "column", "mermaid", "wrap", "straight", "slim", "trapeze", "balloon", "tent")
-_OUTER_SHAPES = ("straight", "cocoon", "boxy", "oversized", "wrap", "a-line", "trapeze", "slim", "balloon")
-_DRESS_SHAPES = (
-    "a-line", "sheath", "fit-and-flare", "shift", "empire", "column", "trapeze", "cocoon", "wrap",
-    "mermaid", "ball-gown", "tent", "straight", "slim", "balloon",
-)
-SILHOUETTES_BY_CATEGORY: dict[str, tuple[str, ...]] = {
-    "tee": ("straight", "boxy", "oversized", "slim"), "blouse": _TOP_SHAPES, "shirt": ("straight", "boxy", "oversized", "slim"),
-    "tank": ("straight", "slim", "boxy", "trapeze"), "sweater": _KNIT_SHAPES, "cardigan": _KNIT_SHAPES, "hoodie": _KNIT_SHAPES,
-    "turtleneck": ("slim", "straight", "boxy", "oversized"), "top": _TOP_SHAPES,
-    "skirt": _SKIRT_SHAPES, "trousers": _TROUSER_SHAPES, "jeans": ("wide-leg", "tapered", "straight", "slim", "bootcut"),
-    "shorts": ("straight", "wide-leg", "slim", "balloon"), "culottes": ("wide-leg",), "joggers": ("tapered", "balloon", "straight"),
-    "leggings": ("slim",),
-    "jacket": _OUTER_SHAPES, "blazer": ("straight", "slim", "boxy", "oversized"), "coat": _OUTER_SHAPES + ("tent",),
-    "parka": ("straight", "oversized", "cocoon", "boxy"), "bomber": ("boxy", "oversized", "balloon", "straight"),
-    "cape": ("tent", "trapeze", "a-line", "cocoon", "oversized"), "kimono-jacket": ("straight", "wrap", "boxy", "oversized"),
-    "trench": ("straight", "a-line", "oversized", "wrap", "slim"),
-    "dress": _DRESS_SHAPES, "jumpsuit": ("wide-leg", "tapered", "straight", "slim", "wrap", "boxy"),
-    "romper": ("straight", "wrap", "boxy", "a-line"), "shirtdress": ("shift", "straight", "a-line", "fit-and-flare", "oversized"),
-    "kaftan": ("tent", "trapeze", "straight", "oversized"),
-}
-
-_UPPER_LENGTHS = ("cropped", "waist", "hip", "tunic")
-LENGTHS_BY_CATEGORY: dict[str, tuple[str, ...]] = {
-    **{category: _UPPER_LENGTHS for category in vocab.UPPER},
-    "tee": ("cropped", "waist", "hip"), "tank": ("cropped", "waist", "hip"),
-    "skirt": ("mini", "above-knee", "knee", "midi", "ankle", "floor"),
-    "trousers": ("midi", "ankle", "floor"), "jeans": ("midi", "ankle", "floor"), "joggers": ("midi", "ankle"),
-    "culottes": ("knee", "midi", "ankle"), "shorts": ("mini", "above-knee", "knee"), "leggings": ("midi", "ankle"),
-    "jacket": ("cropped", "waist", "hip", "tunic"), "blazer": ("waist", "hip", "tunic"), "bomber": ("cropped", "waist", "hip"),
-    "coat": ("hip", "knee", "midi", "ankle", "floor"), "trench": ("knee", "midi", "ankle"), "parka": ("hip", "tunic", "knee", "midi"),
-    "cape": ("hip", "tunic", "knee", "midi", "ankle", "floor"), "kimono-jacket": ("hip", "tunic", "knee", "midi"),
-    "dress": ("mini", "above-knee", "knee", "midi", "ankle", "floor"), "shirtdress": ("above-knee", "knee", "midi", "ankle"),
-    "kaftan": ("knee", "midi", "ankle", "floor"), "jumpsuit": ("midi", "ankle", "floor"), "romper": ("mini", "above-knee"),
-}
-
-_LOWER_NONE = ("none",)
-NECKLINES_BY_CATEGORY: dict[str, tuple[str, ...]] = {
-    "tee": ("crew", "v-neck", "scoop", "boat", "mock-neck"),
-    "blouse": ("v-neck", "scoop", "square", "boat", "cowl", "off-shoulder", "stand-collar", "wrap", "collared", "sweetheart"),
-    "shirt": ("collared", "stand-collar"), "tank": ("crew", "scoop", "square", "v-neck", "halter"),
-    "sweater": ("crew", "v-neck", "boat", "mock-neck", "turtleneck", "cowl"), "cardigan": ("v-neck", "crew"),
-    "hoodie": ("hooded",), "turtleneck": ("turtleneck", "mock-neck"),
-    "top": ("crew", "v-neck", "scoop", "square", "boat", "sweetheart", "halter", "cowl", "off-shoulder", "wrap"),
-    **{category: _LOWER_NONE for category in vocab.LOWER},
-    "jacket": ("collared", "stand-collar", "lapel"), "blazer": ("lapel",), "coat": ("lapel", "collared", "stand-collar", "hooded"),
-    "parka": ("hooded", "stand-collar"), "bomber": ("stand-collar",), "cape": ("hooded", "stand-collar", "collared"),
-    "kimono-jacket": ("wrap", "v-neck"), "trench": ("lapel", "collared"),
-    "dress": ("crew", "v-neck", "scoop", "square", "boat", "sweetheart", "halter", "cowl", "off-shoulder", "wrap", "mock-neck"),
-    "jumpsuit": ("v-neck", "halter", "square", "wrap", "collared", "crew"), "romper": ("v-neck", "square", "halter", "off-shoulder", "crew"),
-    "shirtdress": ("collared", "stand-collar"), "kaftan": ("v-neck", "boat", "crew"),
-}
-
-_ALL_SLEEVES = vocab.SLEEVE_LENGTHS
-SLEEVE_LENGTHS_BY_CATEGORY: dict[str, tuple[str, ...]] = {
-    "tee": ("cap", "short", "elbow"), "blouse": _ALL_SLEEVES, "shirt": ("short", "three-quarter", "long"), "tank": ("sleeveless",),
-    "sweater": ("three-quarter", "long"), "cardigan": ("three-quarter", "long"), "hoodie": ("long",),
-    "turtleneck": ("sleeveless", "long"), "top": _ALL_SLEEVES,
-    **{category: ("sleeveless",) for category in vocab.LOWER},
-    **{category: ("three-quarter", "long") for category in vocab.OUTER},
-    "cape": ("sleeveless",), "kimono-jacket": ("elbow", "three-quarter"),
-    "dress": _ALL_SLEEVES, "jumpsuit": ("sleeveless", "short", "long"), "romper": ("sleeveless", "cap", "short"),
-    "shirtdress": ("short", "elbow", "three-quarter", "long"), "kaftan": ("elbow", "three-quarter", "long"),
-}
-SLEEVE_TYPES_BY_LENGTH: dict[str, tuple[str, ...]] = {
-    "sleeveless": ("none",),
-    "cap": ("set-in", "puff"),
-    "short": ("set-in", "raglan", "dolman", "drop-shoulder", "puff", "kimono"),
-    "elbow": ("set-in", "raglan", "dolman", "drop-shoulder", "puff", "bell", "kimono"),
-    "three-quarter": ("set-in", "raglan", "dolman", "drop-shoulder", "puff", "bishop", "bell", "kimono"),
-    "long": ("set-in", "raglan", "dolman", "drop-shoulder", "puff", "bishop", "bell", "kimono"),
-}
-
-CLOSURES_BY_CATEGORY: dict[str, tuple[str, ...]] = {
-    "tee": ("pullover",), "tank": ("pullover",), "sweater": ("pullover",), "turtleneck": ("pullover",),
-    "top": ("pullover", "zip-back", "wrap-tie"), "blouse": ("button-front", "pullover", "zip-back", "wrap-tie"),
-    "shirt": ("button-front", "snap-front"), "cardigan": ("button-front", "snap-front", "wrap-tie"), "hoodie": ("pullover", "zip-front"),
-    "skirt": ("side-zip", "zip-back", "wrap-tie", "button-front", "drawstring"),
-    "trousers": ("fly-zip", "side-zip", "drawstring", "hook-and-eye"), "jeans": ("fly-zip", "button-front"),
-    "shorts": ("fly-zip", "drawstring", "side-zip"), "culottes": ("side-zip", "fly-zip", "drawstring"),
-    "joggers": ("drawstring",), "leggings": ("none",),
-    "jacket": ("zip-front", "button-front", "snap-front", "wrap-tie"), "blazer": ("button-front",),
-    "coat": ("button-front", "toggle", "wrap-tie", "zip-front", "hook-and-eye"), "parka": ("zip-front", "snap-front", "toggle"),
-    "bomber": ("zip-front", "snap-front"), "cape": ("none", "button-front", "hook-and-eye", "toggle", "wrap-tie"),
-    "kimono-jacket": ("wrap-tie", "none"), "trench": ("button-front", "wrap-tie"),
-    "dress": ("zip-back", "side-zip", "button-front", "wrap-tie", "pullover"), "jumpsuit": ("zip-front", "zip-back", "button-front", "wrap-tie"),
-    "romper": ("zip-back", "button-front", "wrap-tie"), "shirtdress": ("button-front",), "kaftan": ("pullover",),
-}
-
-_ALL_PARTS = frozenset(("upper", "lower", "outer", "full"))
-DETAIL_PARTS: dict[str, frozenset[str]] = {
-    **{detail: _ALL_PARTS for detail in vocab.DETAILS},
-    "welt-pockets": frozenset(("lower", "outer", "full")), "side-pockets": frozenset(("lower", "outer", "full")),
-    "cargo-pockets": frozenset(("lower", "outer", "full")), "flap-pockets": frozenset(("upper", "lower", "outer")),
-    "inverted-pleats": frozenset(("lower", "outer", "full")), "gathers": frozenset(("upper", "lower", "full")),
-    "ruffles": frozenset(("upper", "lower", "full")), "princess-seams": frozenset(("upper", "outer", "full")),
-    "epaulettes": frozenset(("upper", "outer")),
-    "back-slit": frozenset(("lower", "outer", "full")), "peplum": frozenset(("upper", "outer", "full")),
-    "drawcord-hem": frozenset(("upper", "outer")), "hood": frozenset(("upper", "outer")),  # upper: hoodies and sweatshirts
-    "smocking": frozenset(("upper", "lower", "full")), "bow": frozenset(("upper", "lower", "full")),
-}
-POCKET_DETAILS = tuple(detail for detail in vocab.DETAILS if detail.endswith("-pockets"))
-_POCKET_BY_PART = {"upper": "patch-pockets", "lower": "side-pockets", "outer": "flap-pockets", "full": "side-pockets"}
-_POCKET_BY_CATEGORY = {"blazer": "welt-pockets", "cape": "welt-pockets", "jeans": "patch-pockets", "parka": "cargo-pockets"}
-_UNFIT_DETAILS: dict[str, frozenset[str]] = {
-    "leggings": frozenset(DETAIL_PARTS) - {"topstitching", "raw-hem", "side-slit", "hand-stitching", "patchwork"},
-    "tee": frozenset(("epaulettes", "hood", "peplum", "belt")), "tank": frozenset(("epaulettes", "hood", "cuffs", "drawcord-hem", "belt")),
-    "hoodie": frozenset(("belt", "epaulettes")),
-    "blazer": frozenset(("hood", "drawcord-hem")), "kimono-jacket": frozenset(("hood", "epaulettes")),
-    "shirt": frozenset(("hood",)), "blouse": frozenset(("hood", "drawcord-hem")),
-}
-
-
-def pocket_for(category: str) -> str:
-    """The pocket a garment of this kind usually has: patch on a shirt, side on trousers."""
-    return _POCKET_BY_CATEGORY.get(category, _POCKET_BY_PART[vocab.body_part(category)])
-
-
-def detail_fits(detail: str, category: str, sleeveless: bool = False) -> bool:
-    part = vocab.body_part(category)
-    if detail == "cuffs" and sleeveless and part != "lower":
-        return False
-    return part in DETAIL_PARTS[detail] and detail not in _UNFIT_DETAILS.get(category, ())
-
-
-_KNITS = ("knit",)
-_ANY_FABRIC = vocab.FABRIC_TYPES
-_FLIMSY = ("chiffon", "tulle", "voile", "jersey")
-FABRICS_BY_CATEGORY: dict[str, tuple[str, ...]] = {
-    **{category: _ANY_FABRIC for category in vocab.CATEGORIES},
-    **{category: tuple(f for f in _ANY_FABRIC if f not in _FLIMSY) for category in vocab.OUTER},
-    "sweater": _KNITS, "cardigan": _KNITS, "turtleneck": ("knit", "jersey"), "hoodie": ("jersey", "knit", "cotton"),
-    "tee": ("jersey", "cotton", "linen", "knit", "ramie"), "tank": ("jersey", "cotton", "linen", "silk", "knit", "satin", "ramie"),
-    "jeans": ("denim",), "leggings": ("jersey", "knit", "nylon"), "joggers": ("jersey", "knit", "cotton", "nylon"),
-    "trousers": ("cotton", "denim", "leather", "wool", "linen", "ramie", "satin", "silk", "crepe", "corduroy", "velvet", "tweed", "canvas", "nylon"),
-    "parka": ("nylon", "cotton", "canvas", "wool"), "bomber": ("nylon", "satin", "leather", "wool", "cotton", "velvet"),
-    "blazer": ("wool", "tweed", "linen", "cotton", "velvet", "crepe", "corduroy", "denim", "ramie"),
-    "trench": ("cotton", "canvas", "nylon", "wool", "leather", "linen"),
-}
-_FABRICS_BY_FINISH: dict[str, tuple[str, ...]] = {
-    "matte": _ANY_FABRIC, "sheen": _ANY_FABRIC,
-    "metallic": ("silk", "satin", "organza", "tulle", "chiffon", "knit", "jersey", "nylon", "leather", "crepe", "velvet"),
-    "iridescent": ("silk", "satin", "organza", "tulle", "chiffon", "nylon", "crepe"),
-    "brushed": ("wool", "cotton", "knit", "denim", "tweed", "canvas", "leather"),
-    "washed": ("cotton", "denim", "linen", "silk", "ramie", "canvas", "corduroy", "satin"),
-    "quilted": ("cotton", "nylon", "silk", "voile", "satin", "velvet", "linen"),
-    "crinkled": ("chiffon", "silk", "organza", "cotton", "ramie", "linen", "voile", "crepe", "nylon"),
-    "waxed": ("cotton", "canvas", "denim", "linen"), "boiled": ("wool", "knit"),
-    "coated": ("cotton", "nylon", "canvas", "denim", "linen", "leather"), "raw": ("denim", "silk", "linen", "canvas", "cotton", "ramie"),
-}
-FINISHES_BY_FABRIC: dict[str, tuple[str, ...]] = {
-    fabric: tuple(finish for finish, fabrics in _FABRICS_BY_FINISH.items() if fabric in fabrics) for fabric in _ANY_FABRIC
-}
-WARM_FABRICS = frozenset(("wool", "tweed", "faux-fur", "velvet", "corduroy", "knit", "leather"))
-AIRY_FABRICS = frozenset(("linen", "ramie", "voile", "chiffon", "organza", "cotton", "silk", "jersey"))
-
-
-# --- colour ----------------------------------------------------------------------------------
-# Lightness in CIE Lab (D65): perceptual, so "darker" darkens a yellow and a blue alike.
-
-def hex_to_lab(hex_color: str) -> tuple[float, float, float]:
-    l_star, a, b = srgb_to_lab(np.array(hex_to_rgb(hex_color), dtype=np.float64))
-    return float(l_star), float(a), float(b)
-
-
-def lab_to_hex(l_star: float, a: float, b: float) -> str:
-    """The nearest sRGB colour (outside the gamut, chroma gives way before hue)."""
-    return rgb_to_hex(lab_to_srgb(np.array([l_star, a, b])))
-
-
-def lightness(hex_color: str) -> float:
-    """Lab L*: 0 is black, 100 is white."""
-    return hex_to_lab(hex_color)[0]
 
 
 # --- reading words: themes ------------------------------------------------------------------
@@ -406,7 +220,7 @@ _CUE_BY_WORD: dict[str, Cue] = {word: cue for cue in CUES for word in cue.words}
 
 def cue_for(word: str) -> Cue | None:
     word = word.lower()
-    return _CUE_BY_WORD.get(word) or _CUE_BY_WORD.get(singular(word))
+    return _CUE_BY_WORD.get(word) or _CUE_BY_WORD.get(vocab.singular(word))
 
 
 # --- reading words: garments -----------------------------------------------------------------
@@ -436,15 +250,6 @@ _READ_KINDS = ("category", "silhouette", "length", "sleeve type", "detail", "clo
 _TERM_KIND: dict[str, str] = {
     term: kind for kind in reversed(_READ_KINDS) for term in vocab.VOCABULARY[kind] if term != "none"
 }
-_WORD_SYNONYMS = {
-    "stripe": ("print type", "stripes"), "striped": ("print type", "stripes"), "plaid": ("print type", "checks"),
-    "check": ("print type", "checks"), "gingham": ("print type", "checks"), "tartan": ("print type", "checks"),
-    "dot": ("print type", "polka-dot"), "polka": ("print type", "polka-dot"), "leopard": ("print type", "animal"),
-    "zebra": ("print type", "animal"), "grid": ("print type", "geometric"), "woollen": ("fabric type", "wool"),
-    "woolen": ("fabric type", "wool"), "fur": ("fabric type", "faux-fur"), "cord": ("fabric type", "corduroy"),
-    "belted": ("detail", "belt"), "pocket": ("detail", "patch-pockets"), "ruffle": ("detail", "ruffles"), "frill": ("detail", "ruffles"),
-}
-
 
 @dataclass
 class GarmentWords:
@@ -490,11 +295,11 @@ def read_garment_words(text: str) -> GarmentWords:
 
 
 def _term_for_word(word: str) -> tuple[str, str] | None:
-    for candidate in (word, singular(word)):
+    for candidate in (word, vocab.singular(word)):
         if candidate in _TERM_KIND:
             return _TERM_KIND[candidate], candidate
-        if candidate in _WORD_SYNONYMS:
-            return _WORD_SYNONYMS[candidate]
+        if candidate in vocab.DESCRIPTION_SYNONYMS:
+            return vocab.SYNONYMS[candidate]
     if len(word) >= 5:  # a near miss ("organsa") but not a short word that merely looks alike
         close = difflib.get_close_matches(word, _TERM_KIND, n=1, cutoff=0.85)
         if close:
@@ -686,15 +491,9 @@ def candidate_seed(brief_seed: int, index: int) -> int:
     return int.from_bytes(digest, "big")
 
 
-def request_seed(brief_seed: int, request: int) -> int:
-    """The sampling seed of the model's ``request``-th batch, so a brief asks the same way twice."""
-    digest = hashlib.blake2b(f"{brief_seed}:request:{request}".encode(), digest_size=4).digest()
-    return int.from_bytes(digest, "big")
-
-
 def slug(words: Sequence[str], limit: int = 40) -> str:
     """The first two keywords that can be spelled in an id: 'flower-venus'; 'design' when none can."""
-    ascii_words = [re.sub(r"[^a-z0-9]+", "-", singular(word)).strip("-") for word in words]
+    ascii_words = [re.sub(r"[^a-z0-9]+", "-", vocab.singular(word)).strip("-") for word in words]
     text = "-".join([word for word in ascii_words if word][:2])[:limit].strip("-")
     return text or "design"
 
@@ -761,7 +560,7 @@ class ProceduralDesigner:
                 unmatched.append(keyword)
         allowed = set(brief.constraints.categories) or set(vocab.CATEGORIES)
         categories = {part: tuple(c for c in _PARTS_OF[part] if c in allowed) for part in PARTS}
-        colour_words = frozenset(singular(word) for keyword in brief.keywords for word in keyword.split())
+        colour_words = frozenset(vocab.singular(word) for keyword in brief.keywords for word in keyword.split())
         return BriefPlan(brief, tuple(ideas), tuple(unmatched), _words_leaning(named), colour_words,
                          tuple(part for part in PARTS if categories[part]), categories, slug(brief.keywords))
 
@@ -940,7 +739,7 @@ class ProceduralDesigner:
         weights = []
         for colour, light in zip(colours, lightnesses):
             weight = math.exp(2.2 * tone * (light - 55) / 45)
-            if plan.colour_words & {singular(word) for word in colour.name.split()}:
+            if plan.colour_words & {vocab.singular(word) for word in colour.name.split()}:
                 weight *= 6.0
             weights.append(weight)
         count = min(len(colours), rng.choices((2, 3, 4), (3, 4, 2))[0])
@@ -961,7 +760,7 @@ class ProceduralDesigner:
         """'Venus Bloom Wrap Dress': words from the brief, then the garment."""
         words: list[str] = []
         for idea in focus:
-            keyword = singular(idea.keyword) if re.fullmatch(r"[A-Za-z]{2,14}", idea.keyword) else ""
+            keyword = vocab.singular(idea.keyword) if re.fullmatch(r"[A-Za-z]{2,14}", idea.keyword) else ""
             options = ((keyword[:1].upper() + keyword[1:],) if keyword else ()) + idea.cue.titles
             word = rng.choice(options)
             if word not in words:
@@ -1014,212 +813,3 @@ def _shares(rng: random.Random, count: int) -> list[float]:
     rest = sorted((round((1 - main) * r / sum(rest), 2) for r in rest), reverse=True)
     rest[-1] = round(1 - main - sum(rest[:-1]), 2)
     return [main, *rest]
-
-
-# --- the dialogue model as designer --------------------------------------------------------
-
-MAX_MODEL_BATCH = 8
-
-
-class CandidateBatch(BaseModel):
-    """What the model answers: a batch of designs in the spec's vocabulary."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    designs: list[DesignSpec] = Field(min_length=1, max_length=MAX_MODEL_BATCH)
-
-
-def candidate_batch_schema() -> dict[str, Any]:
-    """The JSON schema the model answers under: DesignSpec's vocabulary enums, without the
-    fields the designer fills in itself (id, provenance), colours as '#RRGGBB' and short concepts."""
-    schema = CandidateBatch.model_json_schema()
-    spec = schema["$defs"]["DesignSpec"]
-    for own in ("id", "provenance"):
-        spec["properties"].pop(own, None)
-    schema["$defs"].pop("Provenance", None)
-    schema["$defs"]["PaletteColor"]["properties"]["hex"]["pattern"] = HEX_COLOR.pattern
-    spec["properties"]["concept"].update(maxItems=6, items={"type": "string", "maxLength": 40})  # keywords, not essays
-    return schema
-
-
-CANDIDATE_SCHEMA = candidate_batch_schema()
-INSTRUCTIONS = (
-    "You are a fashion designer. Answer a brief with garment designs for the label whose style is described, "
-    "in JSON: {\"designs\": [...]}. Use only the words the schema allows. Each design answers the brief and "
-    "keeps to the label's silhouettes, fabrics, details, palette and motifs; vary garment, shape and colour "
-    "between designs. A design's palette shares add up to 1."
-)
-
-
-class LLMDesigner:
-    """Candidates drafted by a dialogue model under a JSON schema, a few batches of a few designs.
-    Invalid drafts are dropped with the reason logged, a failed request drafts nothing, and the
-    procedural designer fills every gap, so ``brief.n`` candidates always come back."""
-
-    def __init__(self, backend: DialogueBackend, fashion: FashionDNA, visual: VisualIdentity, *,
-                 max_designs: int = 16, batch_size: int = 4, timeout_s: float = 120.0, temperature: float = 0.8):
-        if not backend.supports_json_schema:
-            raise DialogueError(f"the {backend.name} backend cannot constrain a reply to a JSON schema")
-        if not 1 <= batch_size <= MAX_MODEL_BATCH:
-            raise ValueError(f"batch_size must be between 1 and {MAX_MODEL_BATCH}, got {batch_size}")
-        self.backend = backend
-        self.fashion, self.visual = fashion, visual
-        self.procedural = ProceduralDesigner(fashion, visual)
-        self.max_designs = max_designs
-        self.batch_size = batch_size
-        self.timeout_s = timeout_s
-        self.temperature = temperature
-
-    def messages(self, brief: DesignBrief, count: int) -> list[ChatMessage]:
-        example = self.procedural.candidate(brief, 0).model_dump(mode="json", exclude={"id", "provenance"})
-        constraints = brief.constraints
-        lines = [
-            f"Brief: {brief.text}",
-            f"Keywords: {', '.join(brief.keywords) or '(none)'}",
-            *([f"Only these garments: {', '.join(constraints.categories)}"] if constraints.categories else []),
-            *([f"Season: {constraints.season}"] if constraints.season else []),
-            *([f"Occasion: {constraints.occasion}"] if constraints.occasion else []),
-            "The label's style:",
-            f"- silhouettes: {'; '.join(self.fashion.silhouettes) or '(open)'}",
-            f"- fabrics: {'; '.join(self.fashion.fabrics) or '(open)'}",
-            f"- signature details: {'; '.join(self.fashion.signature_details) or '(open)'}",
-            f"- palette: {', '.join(f'{c.name} {c.hex}' for c in self.visual.palette)}",
-            f"- motifs: {'; '.join(self.visual.motifs) or '(open)'}",
-            f"- aesthetic: {'; '.join(self.visual.aesthetic) or '(open)'}",
-            f"One design in this form: {json.dumps(example, ensure_ascii=False)}",
-            f"Now answer with {count} new designs.",
-        ]
-        return [ChatMessage(role="system", content=INSTRUCTIONS), ChatMessage(role="user", content="\n".join(lines))]
-
-    def params(self, brief: DesignBrief, request: int, count: int) -> GenerationParams:
-        return GenerationParams(max_tokens=min(32768, 450 * count), temperature=self.temperature, top_p=0.95,
-                                seed=request_seed(brief.seed, request), json_schema=CANDIDATE_SCHEMA)
-
-    def parse(self, reply: str, brief: DesignBrief) -> list[DesignSpec]:
-        """The valid designs of a reply; invalid ones are logged and dropped. Raises ValueError
-        when the reply is not a batch of designs at all."""
-        designs = []
-        for position, item in enumerate(designs_in_reply(reply)):
-            try:
-                designs.append(self._checked(item, brief))
-            except ValueError as error:
-                log.info("dropped model design %d: %s", position, str(error).replace("\n", "; "))
-        return designs
-
-    def _checked(self, item: Any, brief: DesignBrief) -> DesignSpec:
-        if not isinstance(item, dict):
-            raise ValueError(f"expected a design object, got {type(item).__name__}")
-        item = {key: value for key, value in item.items() if key not in ("id", "provenance")}
-        spec = DesignSpec.from_data(_repaired(item), source="model design")
-        allowed = brief.constraints.categories
-        if allowed and spec.category not in allowed:
-            raise ValueError(f"category {spec.category!r} is outside the brief's {', '.join(allowed)}")
-        for kind in ("season", "occasion"):
-            wanted = getattr(brief.constraints, kind)
-            if wanted and getattr(spec, kind) != wanted:
-                raise ValueError(f"{kind} {getattr(spec, kind)!r} is not the brief's {wanted!r}")
-        return spec
-
-    async def design(self, brief: DesignBrief | str | Sequence[str]) -> list[DesignSpec]:
-        brief = DesignBrief.of(brief)
-        wanted = min(brief.n, self.max_designs)
-        counts = [min(self.batch_size, wanted - start) for start in range(0, wanted, self.batch_size)]
-        batches = await asyncio.gather(*(self._draft(brief, request, count) for request, count in enumerate(counts)))
-        drafted = [spec for batch in batches for spec in batch][:wanted]
-        if len(drafted) < brief.n:
-            log.info("the model drafted %d of %d designs; the procedural designer makes the rest", len(drafted), brief.n)
-        plan = self.procedural.plan(brief)
-        rest = await asyncio.to_thread(lambda: [self.procedural.compose(plan, i) for i in range(len(drafted), brief.n)])
-        return [self._finished(spec, plan, i) for i, spec in enumerate(drafted)] + rest
-
-    async def _draft(self, brief: DesignBrief, request: int, count: int) -> list[DesignSpec]:
-        try:
-            reply, _ = await asyncio.wait_for(self.backend.complete(self.messages(brief, count), self.params(brief, request, count)), self.timeout_s)
-            return self.parse(reply, brief)[:count]
-        except (DialogueError, ValueError, TimeoutError, asyncio.TimeoutError) as error:
-            log.warning("model design request failed (%s); the procedural designer fills in", error)
-            return []
-
-    def _finished(self, spec: DesignSpec, plan: BriefPlan, index: int) -> DesignSpec:
-        update: dict[str, Any] = {"id": f"{plan.slug}-{index + 1:04d}"}
-        if not spec.concept:
-            update["concept"] = plan.brief.keywords[:12]
-        finished = spec.model_copy(update=update)
-        return finished.with_provenance(backend="llm", model=model_name(self.backend), seed=candidate_seed(plan.brief.seed, index))
-
-
-def model_name(backend: DialogueBackend) -> str:
-    """The model that drafted a design ('smollm2', 'EXAONE-3.5-7.8B-Instruct') where the backend
-    names one as text, otherwise the backend's own name."""
-    served = getattr(backend, "model", None)
-    return served if isinstance(served, str) and served else backend.name
-
-
-def designs_in_reply(reply: str) -> list[Any]:
-    """The reply's 'designs' list. A reply cut off by the token limit is not JSON, but the
-    designs before the cut are whole: those are kept. Raises ValueError when there are none."""
-    try:
-        data = json.loads(reply)
-    except json.JSONDecodeError as error:
-        whole = _whole_designs_before_the_cut(reply)
-        if not whole:
-            raise ValueError(f"the design reply is not JSON: {error.msg} ({reply[:120]!r})") from None
-        log.info("the design reply was cut off; keeping the %d designs before the cut", len(whole))
-        return whole
-    if not isinstance(data, dict) or not isinstance(data.get("designs"), list):
-        raise ValueError(f"the design reply has no 'designs' list ({reply[:120]!r})")
-    return data["designs"]
-
-
-def _whole_designs_before_the_cut(reply: str) -> list[Any]:
-    start = re.match(r'\s*\{\s*"designs"\s*:\s*\[', reply)
-    if start is None:
-        return []
-    decoder, position, designs = json.JSONDecoder(), start.end(), []
-    while True:
-        position = len(reply) - len(reply[position:].lstrip())
-        try:
-            design, position = decoder.raw_decode(reply, position)
-        except json.JSONDecodeError:
-            return designs
-        designs.append(design)
-        position = len(reply) - len(reply[position:].lstrip())
-        if not reply.startswith(",", position):
-            return designs
-        position += 1
-
-
-def _repaired(item: dict[str, Any]) -> dict[str, Any]:
-    """Slips a model makes that have one obvious fix; anything else is left for validation to refuse.
-
-    - palette shares that are all positive but do not add up to 1 are rescaled;
-    - a length left out becomes one the garment usually has (the spec's default, 'hip', would not fit a skirt);
-    - sleeves and a neckline on trousers or a skirt are dropped, as the spec itself would drop them.
-    """
-    item = dict(item)
-    palette = item.get("palette")
-    if isinstance(palette, list) and all(isinstance(c, dict) and isinstance(c.get("share"), (int, float)) for c in palette):
-        total = sum(c["share"] for c in palette)
-        if total > 0 and all(c["share"] > 0 for c in palette):
-            item["palette"] = [{**c, "share": c["share"] / total} for c in palette]
-    category = vocab.normalize(item["category"]) if isinstance(item.get("category"), str) else None
-    if category in LENGTHS_BY_CATEGORY:
-        lengths = LENGTHS_BY_CATEGORY[category]
-        item.setdefault("length", lengths[len(lengths) // 2])
-        if vocab.body_part(category) == "lower":
-            item.pop("sleeve", None)
-            item.pop("neckline", None)
-    return item
-
-
-# --- entry point -------------------------------------------------------------------------------
-
-async def design_candidates(brief: DesignBrief | str | Sequence[str], fashion: FashionDNA, visual: VisualIdentity,
-                            backend: DialogueBackend | None = None) -> list[DesignSpec]:
-    """``brief.n`` candidates: drafted by ``backend`` when it can answer under a JSON schema,
-    otherwise (and for whatever it cannot draft) by the procedural designer."""
-    brief = DesignBrief.of(brief)
-    if backend is not None and backend.supports_json_schema:
-        return await LLMDesigner(backend, fashion, visual).design(brief)
-    # Thousands of specs take a moment: keep the event loop free for chat meanwhile.
-    return await asyncio.to_thread(ProceduralDesigner(fashion, visual).design, brief)

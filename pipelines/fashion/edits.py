@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipelines.fashion import vocabulary as vocab
-from pipelines.fashion.brief import (
+from pipelines.fashion.garments import (
     CLOSURES_BY_CATEGORY,
     FABRICS_BY_CATEGORY,
     FINISHES_BY_FABRIC,
@@ -37,11 +37,9 @@ from pipelines.fashion.brief import (
     SILHOUETTES_BY_CATEGORY,
     SLEEVE_LENGTHS_BY_CATEGORY,
     detail_fits,
-    hex_to_lab,
-    lab_to_hex,
     pocket_for,
-    singular,
 )
+from pipelines.fashion.palette import hex_to_lab, lab_to_hex
 from pipelines.fashion.spec import DesignSpec, DesignSpecError
 from pipelines.style import HEX_COLOR, NamedColor
 
@@ -111,45 +109,6 @@ FILLER = frozenset(
     "design whole bit little more less do them".split()
 )
 
-# Words designers use that the vocabulary spells differently: phrase -> (kind, value).
-SYNONYMS: dict[str, tuple[str, str]] = {
-    "vneck": ("neckline", "v-neck"), "crewneck": ("neckline", "crew"), "crew-neck": ("neckline", "crew"),
-    "scoop-neck": ("neckline", "scoop"), "boat-neck": ("neckline", "boat"), "bateau": ("neckline", "boat"),
-    "square-neck": ("neckline", "square"), "cowl-neck": ("neckline", "cowl"), "turtle-neck": ("neckline", "turtleneck"),
-    "roll-neck": ("neckline", "turtleneck"), "polo-neck": ("neckline", "turtleneck"), "halter-neck": ("neckline", "halter"),
-    "halterneck": ("neckline", "halter"), "collar": ("neckline", "collared"), "lapels": ("neckline", "lapel"),
-    "stand-up-collar": ("neckline", "stand-collar"), "mandarin-collar": ("neckline", "stand-collar"), "funnel-neck": ("neckline", "mock-neck"),
-    "woollen": ("fabric type", "wool"), "woolen": ("fabric type", "wool"), "fur": ("fabric type", "faux-fur"),
-    "cord": ("fabric type", "corduroy"), "cords": ("fabric type", "corduroy"), "mosi": ("fabric type", "ramie"),
-    "wax": ("fabric finish", "waxed"), "shiny": ("fabric finish", "sheen"), "glossy": ("fabric finish", "sheen"),
-    "crinkle": ("fabric finish", "crinkled"), "crinkly": ("fabric finish", "crinkled"), "stonewashed": ("fabric finish", "washed"),
-    "striped": ("print type", "stripes"), "stripe": ("print type", "stripes"), "stripy": ("print type", "stripes"),
-    "pinstripes": ("print type", "stripes"), "pinstripe": ("print type", "stripes"), "check": ("print type", "checks"),
-    "checked": ("print type", "checks"), "checkered": ("print type", "checks"), "plaid": ("print type", "checks"),
-    "gingham": ("print type", "checks"), "tartan": ("print type", "checks"), "dots": ("print type", "polka-dot"),
-    "polka-dots": ("print type", "polka-dot"), "spots": ("print type", "polka-dot"), "spotty": ("print type", "polka-dot"),
-    "flowers": ("print type", "floral"), "flower": ("print type", "floral"), "florals": ("print type", "floral"),
-    "flowery": ("print type", "floral"), "stars": ("print type", "celestial"), "moons": ("print type", "celestial"),
-    "planets": ("print type", "celestial"), "leopard": ("print type", "animal"), "zebra": ("print type", "animal"),
-    "ripples": ("print type", "ripple"), "waves": ("print type", "ripple"), "colorblock": ("print type", "color-block"),
-    "colour-block": ("print type", "color-block"), "colourblock": ("print type", "color-block"), "plain": ("print type", "solid"),
-    "pleat": ("detail", "pleats"), "pleated": ("detail", "pleats"), "ruffle": ("detail", "ruffles"), "frills": ("detail", "ruffles"),
-    "slit": ("detail", "side-slit"), "slits": ("detail", "side-slit"), "tie": ("detail", "ties"), "cuff": ("detail", "cuffs"),
-    "cuffed": ("detail", "cuffs"), "epaulette": ("detail", "epaulettes"), "belted": ("detail", "belt"), "gathered": ("detail", "gathers"),
-    "smocked": ("detail", "smocking"), "dart": ("detail", "darts"), "patches": ("detail", "patchwork"), "visible-mending": ("detail", "patchwork"),
-    "hand-stitched": ("detail", "hand-stitching"), "running-stitch": ("detail", "hand-stitching"), "topstitched": ("detail", "topstitching"),
-    "ruffled": ("detail", "ruffles"), "bows": ("detail", "bow"), "drawcord": ("detail", "drawcord-hem"),
-    "buttons": ("closure", "button-front"), "button": ("closure", "button-front"), "buttoned": ("closure", "button-front"),
-    "zip": ("closure", "zip-front"), "zipper": ("closure", "zip-front"), "zipped": ("closure", "zip-front"),
-    "toggles": ("closure", "toggle"), "snaps": ("closure", "snap-front"), "wrap-closure": ("closure", "wrap-tie"),
-    "loose": ("fit", "relaxed"), "fitted": ("fit", "slim"), "baggy": ("fit", "oversized"), "tight": ("fit", "slim"),
-    "maxi": ("length", "floor"), "full-length": ("length", "floor"), "crop": ("length", "cropped"),
-    "aline": ("silhouette", "a-line"), "flared": ("silhouette", "fit-and-flare"), "pencil": ("silhouette", "slim"),
-    "summer": ("season", "spring-summer"), "spring": ("season", "spring-summer"), "winter": ("season", "autumn-winter"),
-    "autumn": ("season", "autumn-winter"), "fall": ("season", "autumn-winter"), "office": ("occasion", "work"),
-    "party": ("occasion", "evening"), "wedding": ("occasion", "ceremony"), "sporty": ("occasion", "athleisure"),
-    "t-shirt": ("category", "tee"), "tshirt": ("category", "tee"), "pants": ("category", "trousers"), "sweatshirt": ("category", "sweater"),
-}
 PRINT_SCALE_WORDS = {"small": "small", "tiny": "small", "ditsy": "small", "micro": "small", "medium": "medium",
                      "large": "large", "big": "large", "bold": "large", "oversized": "large", "giant": "large", "huge": "large"}
 SLEEVE_LENGTH_WORDS = {"long": "long", "short": "short", "cap": "cap", "elbow": "elbow", "elbow-length": "elbow",
@@ -377,10 +336,10 @@ def _term(phrase: str, only: Sequence[str] | None = None, neck_context: bool = F
           sleeve_context: bool = False, print_context: bool = False) -> tuple[str, str] | None:
     """(kind, value) for a vocabulary word or a synonym; shared words go to the field the clause names."""
     word = vocab.normalize(phrase)
-    candidates = [word, singular(word)] if "-" not in word else [word]
+    candidates = [word, vocab.singular(word)] if "-" not in word else [word]
     for candidate in candidates:
-        if candidate in SYNONYMS and (only is None or SYNONYMS[candidate][0] in only):
-            return SYNONYMS[candidate]
+        if candidate in vocab.SYNONYMS and (only is None or vocab.SYNONYMS[candidate][0] in only):
+            return vocab.SYNONYMS[candidate]
         kinds = [kind for kind in _kinds_of(candidate) if only is None or kind in only]
         # "long" alone is not a sleeve, nor "large" a print scale, unless the clause says so
         if not sleeve_context and candidate not in ("sleeveless", "three-quarter"):
@@ -403,7 +362,7 @@ def _print_term(phrase: str) -> str | None:
 
 def _lexicon(colours: Sequence[tuple[str, str]]) -> list[str]:
     terms = {term for kind in vocab.VOCABULARY.values() for term in kind if term != "none"}
-    return sorted(terms | set(SYNONYMS) | set(STEP_WORDS) | {name.lower() for name, _ in colours}
+    return sorted(terms | set(vocab.SYNONYMS) | set(STEP_WORDS) | {name.lower() for name, _ in colours}
                   | {"pockets", "sleeves", "print", "add", "remove", "swap"})
 
 

@@ -20,8 +20,9 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from PIL import Image
 
+from pipelines.colour import hex_to_rgb
 from pipelines.fashion.spec import PaletteColor
-from pipelines.style import HEX_COLOR, NamedColor
+from pipelines.style import NamedColor
 
 # A persona colour within this ΔE lends its own name ("Persimmon" rather than "Coral").
 PERSONA_NAME_RADIUS = 12.0
@@ -194,12 +195,6 @@ _WHITE = np.array([0.95047, 1.0, 1.08883])
 _DELTA = 6 / 29
 
 
-def hex_to_rgb(hex_color: str) -> tuple[int, int, int]:
-    if not HEX_COLOR.match(hex_color):
-        raise ValueError(f"expected a colour like '#A1B2C3', got {hex_color!r}")
-    return int(hex_color[1:3], 16), int(hex_color[3:5], 16), int(hex_color[5:7], 16)
-
-
 def rgb_to_hex(rgb: Sequence[float]) -> str:
     red, green, blue = (int(np.clip(round(float(channel)), 0, 255)) for channel in rgb)
     return f"#{red:02X}{green:02X}{blue:02X}"
@@ -255,6 +250,21 @@ def _fit_gamut(lab: np.ndarray) -> np.ndarray:
         low, high = np.where(fits, middle, low), np.where(fits, high, middle)
     chroma_scale = np.where(inside, 1.0, low)
     return lab * np.stack([np.ones_like(chroma_scale), chroma_scale, chroma_scale], axis=-1)
+
+
+def hex_to_lab(hex_color: str) -> tuple[float, float, float]:
+    l_star, a, b = srgb_to_lab(np.array(hex_to_rgb(hex_color), dtype=np.float64))
+    return float(l_star), float(a), float(b)
+
+
+def lab_to_hex(l_star: float, a: float, b: float) -> str:
+    """The nearest sRGB colour (outside the gamut, chroma gives way before hue)."""
+    return rgb_to_hex(lab_to_srgb(np.array([l_star, a, b])))
+
+
+def lightness(hex_color: str) -> float:
+    """Lab L*: 0 is black, 100 is white; perceptual, so "darker" darkens a yellow and a blue alike."""
+    return hex_to_lab(hex_color)[0]
 
 
 def delta_e(first: np.ndarray, second: np.ndarray) -> np.ndarray:

@@ -86,6 +86,58 @@ VOCABULARY: dict[str, tuple[str, ...]] = {
 }
 
 
+# Words designers use that the vocabulary spells differently: word -> (kind, value). An edit
+# ("make it woollen", "swap the print for dots") reads every one of them.
+SYNONYMS: dict[str, tuple[str, str]] = {
+    "vneck": ("neckline", "v-neck"), "crewneck": ("neckline", "crew"), "crew-neck": ("neckline", "crew"),
+    "scoop-neck": ("neckline", "scoop"), "boat-neck": ("neckline", "boat"), "bateau": ("neckline", "boat"),
+    "square-neck": ("neckline", "square"), "cowl-neck": ("neckline", "cowl"), "turtle-neck": ("neckline", "turtleneck"),
+    "roll-neck": ("neckline", "turtleneck"), "polo-neck": ("neckline", "turtleneck"), "halter-neck": ("neckline", "halter"),
+    "halterneck": ("neckline", "halter"), "collar": ("neckline", "collared"), "lapels": ("neckline", "lapel"),
+    "stand-up-collar": ("neckline", "stand-collar"), "mandarin-collar": ("neckline", "stand-collar"), "funnel-neck": ("neckline", "mock-neck"),
+    "woollen": ("fabric type", "wool"), "woolen": ("fabric type", "wool"), "fur": ("fabric type", "faux-fur"),
+    "cord": ("fabric type", "corduroy"), "cords": ("fabric type", "corduroy"), "mosi": ("fabric type", "ramie"),
+    "wax": ("fabric finish", "waxed"), "shiny": ("fabric finish", "sheen"), "glossy": ("fabric finish", "sheen"),
+    "crinkle": ("fabric finish", "crinkled"), "crinkly": ("fabric finish", "crinkled"), "stonewashed": ("fabric finish", "washed"),
+    "striped": ("print type", "stripes"), "stripe": ("print type", "stripes"), "stripy": ("print type", "stripes"),
+    "pinstripes": ("print type", "stripes"), "pinstripe": ("print type", "stripes"), "check": ("print type", "checks"),
+    "checked": ("print type", "checks"), "checkered": ("print type", "checks"), "plaid": ("print type", "checks"),
+    "gingham": ("print type", "checks"), "tartan": ("print type", "checks"), "dot": ("print type", "polka-dot"),
+    "dots": ("print type", "polka-dot"), "polka": ("print type", "polka-dot"), "polka-dots": ("print type", "polka-dot"),
+    "spots": ("print type", "polka-dot"), "spotty": ("print type", "polka-dot"),
+    "flowers": ("print type", "floral"), "flower": ("print type", "floral"), "florals": ("print type", "floral"),
+    "flowery": ("print type", "floral"), "stars": ("print type", "celestial"), "moons": ("print type", "celestial"),
+    "planets": ("print type", "celestial"), "leopard": ("print type", "animal"), "zebra": ("print type", "animal"),
+    "ripples": ("print type", "ripple"), "waves": ("print type", "ripple"), "grid": ("print type", "geometric"),
+    "colorblock": ("print type", "color-block"), "colour-block": ("print type", "color-block"), "colourblock": ("print type", "color-block"),
+    "plain": ("print type", "solid"),
+    "pleat": ("detail", "pleats"), "pleated": ("detail", "pleats"), "ruffle": ("detail", "ruffles"), "ruffled": ("detail", "ruffles"),
+    "frill": ("detail", "ruffles"), "frills": ("detail", "ruffles"), "slit": ("detail", "side-slit"), "slits": ("detail", "side-slit"),
+    "tie": ("detail", "ties"), "cuff": ("detail", "cuffs"), "cuffed": ("detail", "cuffs"), "epaulette": ("detail", "epaulettes"),
+    "belted": ("detail", "belt"), "gathered": ("detail", "gathers"), "smocked": ("detail", "smocking"), "dart": ("detail", "darts"),
+    "patches": ("detail", "patchwork"), "visible-mending": ("detail", "patchwork"), "hand-stitched": ("detail", "hand-stitching"),
+    "running-stitch": ("detail", "hand-stitching"), "topstitched": ("detail", "topstitching"), "bows": ("detail", "bow"),
+    "drawcord": ("detail", "drawcord-hem"), "pocket": ("detail", "patch-pockets"),
+    "buttons": ("closure", "button-front"), "button": ("closure", "button-front"), "buttoned": ("closure", "button-front"),
+    "zip": ("closure", "zip-front"), "zipper": ("closure", "zip-front"), "zipped": ("closure", "zip-front"),
+    "toggles": ("closure", "toggle"), "snaps": ("closure", "snap-front"), "wrap-closure": ("closure", "wrap-tie"),
+    "loose": ("fit", "relaxed"), "fitted": ("fit", "slim"), "baggy": ("fit", "oversized"), "tight": ("fit", "slim"),
+    "maxi": ("length", "floor"), "full-length": ("length", "floor"), "crop": ("length", "cropped"),
+    "aline": ("silhouette", "a-line"), "flared": ("silhouette", "fit-and-flare"), "pencil": ("silhouette", "slim"),
+    "summer": ("season", "spring-summer"), "spring": ("season", "spring-summer"), "winter": ("season", "autumn-winter"),
+    "autumn": ("season", "autumn-winter"), "fall": ("season", "autumn-winter"), "office": ("occasion", "work"),
+    "party": ("occasion", "evening"), "wedding": ("occasion", "ceremony"), "sporty": ("occasion", "athleisure"),
+    "t-shirt": ("category", "tee"), "tshirt": ("category", "tee"), "pants": ("category", "trousers"), "sweatshirt": ("category", "sweater"),
+}
+# The synonyms a description (a persona's DNA, a brief's keywords) is read with: other names for
+# a print, a fabric or a detail. The rest would misread one: "ties instead of buttons" is not a
+# button closure, and "flowers" or "summer" in a brief are themes its cues already read.
+DESCRIPTION_SYNONYMS = frozenset((
+    "stripe", "striped", "plaid", "check", "gingham", "tartan", "dot", "polka", "leopard", "zebra", "grid",
+    "woollen", "woolen", "fur", "cord", "belted", "pocket", "ruffle", "frill",
+))
+
+
 class UnknownTerm(ValueError):
     """A word outside the vocabulary; the message suggests the nearest allowed one."""
 
@@ -93,6 +145,18 @@ class UnknownTerm(ValueError):
 def normalize(term: str) -> str:
     """'A-Line', 'a line' and 'a_line' are all 'a-line'."""
     return "-".join(term.strip().lower().replace("_", " ").replace("-", " ").split())
+
+
+def singular(word: str) -> str:
+    """Enough English to match 'flowers' with 'flower' and 'skies' with 'sky' ('dress' stays)."""
+    word = word.lower()
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 4 and word.endswith(("ches", "shes", "sses", "xes")):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
 
 
 def suggest(term: str, allowed: tuple[str, ...]) -> str | None:
