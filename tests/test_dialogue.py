@@ -88,6 +88,12 @@ async def test_local_greedy_is_deterministic_and_seeded_sampling_repeats(local_b
     assert a == b and a != c
 
 
+async def test_a_reply_raises_no_library_warnings(local_backend_fp32, recwarn):
+    # A FutureWarning from transformers once printed in the middle of her reply in `atelier chat`.
+    await local_backend_fp32.complete(QUESTION, GREEDY.model_copy(update={"max_tokens": 4}))
+    assert not [str(w.message) for w in recwarn if issubclass(w.category, (FutureWarning, DeprecationWarning))]
+
+
 async def test_local_stop_string_cuts_the_reply(local_backend_fp32):
     full, _ = await local_backend_fp32.complete(QUESTION, GREEDY)
     word = full.split()[3]

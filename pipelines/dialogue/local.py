@@ -18,6 +18,7 @@ as with vLLM's prefix caching; in float32 it does not.)
 from __future__ import annotations
 
 import asyncio
+import inspect
 import queue
 import threading
 from collections import deque
@@ -136,6 +137,8 @@ class LocalBackend(DialogueBackend):
         self.tokenizer = tokenizer
         self.max_context = getattr(model.config, "max_position_embeddings", 2048)
         self._prefix_cache = _PrefixCache()
+        # transformers 5.25 renamed `past_key_values` to `cache` (the old name warns on every step).
+        self._cache_argument = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
         self._requests: queue.SimpleQueue[_Generation | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._thread_lock = threading.Lock()
@@ -286,7 +289,7 @@ class LocalBackend(DialogueBackend):
     def _next_token(self, request: _Generation, new_ids: list[int]) -> bool:
         """Feed `new_ids` (not yet in the cache), choose the next token and send it; True while
         the reply goes on."""
-        logits = self.model(torch.tensor([new_ids]), past_key_values=request.cache, use_cache=True, logits_to_keep=1).logits[:, -1].float()
+        logits = self.model(torch.tensor([new_ids]), **{self._cache_argument: request.cache}, use_cache=True, logits_to_keep=1).logits[:, -1].float()
         scores = request.processors(torch.tensor([request.ids]), logits) if request.processors else logits
         if request.sampler is None:
             token = int(scores.argmax(dim=-1))
