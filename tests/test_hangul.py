@@ -237,6 +237,22 @@ def test_svg_text_in_the_named_families_shows_hangul(named_by):
     assert overlap(drawn, korean) > 0.5 > 0.2 > overlap(drawn, boxes)  # cairo hints differently from Pillow: close, not equal
 
 
+def test_a_flat_captions_a_korean_look_name_in_the_korean_font():
+    import re
+
+    from pipelines.fashion.flats import draw_flat, flat_to_png
+
+    spec = candidates(1)[0].model_copy(update={"name": LOOK_NAME})
+    svg = draw_flat(spec, "front")
+    family = re.search(r'<text class="caption"[^>]* font-family="([^"]+)"', svg).group(1)
+    assert family == fonts.svg_font_family(f"{LOOK_NAME} — front") and not family.startswith("DejaVu")
+    caption = f"{LOOK_NAME} — front"
+    drawn = flat_to_png(svg, width=600)
+    boxes = flat_to_png(svg.replace(family, fonts.SVG_LATIN_FAMILY), width=600)
+    strip = (0, drawn.height - drawn.height // 12, drawn.width, drawn.height)  # the caption's strip
+    assert overlap(ink(drawn, strip), ink(boxes, strip)) < 0.5, caption  # glyphs, not empty boxes
+
+
 def test_latin_svg_text_keeps_dejavu():
     assert fonts.svg_font_family("Bloom Rain Column Dress — front") == fonts.SVG_LATIN_FAMILY
     assert fonts.svg_font_family("물결 Dress — front").startswith("NanumGothic")

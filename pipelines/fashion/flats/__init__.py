@@ -40,9 +40,9 @@ from pipelines.fashion.flats.details import DETAIL_DRAWERS
 from pipelines.fashion.flats.frame import VIEWS, Frame, View, build_frame
 from pipelines.fashion.flats.necklines import NECKLINE_DRAWERS
 from pipelines.fashion.flats.render import draw_flat, draw_flats, flat_to_png, render_flat, tile_data_uri
-from pipelines.fashion.flats.sketch import FONT_FAMILY, Sketch
+from pipelines.fashion.flats.sketch import Sketch
 
 __all__ = [
-    "CLOSURE_DRAWERS", "DETAIL_DRAWERS", "FONT_FAMILY", "NECKLINE_DRAWERS", "VIEWS", "Frame", "Sketch", "View",
+    "CLOSURE_DRAWERS", "DETAIL_DRAWERS", "NECKLINE_DRAWERS", "VIEWS", "Frame", "Sketch", "View",
     "build_frame", "draw_flat", "draw_flats", "flat_to_png", "render_flat", "tile_data_uri",
 ]

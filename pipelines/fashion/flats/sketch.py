@@ -17,6 +17,7 @@ from pipelines.colour import hex_to_rgb, relative_luminance, unit_rgb
 from pipelines.fashion.flats.frame import Frame, View
 from pipelines.fashion.flats.geometry import Point
 from pipelines.fashion.spec import DesignSpec
+from pipelines.fonts import svg_font_family
 
 # -- the page -------------------------------------------------------------------------------
 
@@ -26,7 +27,6 @@ SCALE = 0.86  # canvas units per garment unit, the same for every category so fl
 # coat just fits above the caption; tops are centred; trousers and skirts start at the waist.
 ORIGIN_Y = {"upper": 280.0, "outer": 112.0, "full": 112.0, "lower": 160.0 - SCALE * 205.0}
 INK = "#111111"
-FONT_FAMILY = "sans-serif"  # the caption's font-family: the only text in a flat
 # Stroke widths in canvas units, with the dash pattern of stitching.
 STROKES: dict[str, tuple[float, tuple[float, float] | None]] = {
     "outline": (2.4, None),
@@ -151,7 +151,7 @@ class Sketch:
             f'<rect class="background" width="{CANVAS_WIDTH}" height="{CANVAS_HEIGHT}" fill="#FFFFFF"/>\n'
             f'<g class="garment {spec.category} {self.view}" transform="translate({CANVAS_WIDTH / 2:g} {origin:.1f}) scale({SCALE})" '
             f'stroke="{INK}" stroke-linejoin="round" stroke-linecap="round">\n{body}\n</g>\n'
-            f'<text class="caption" x="{CANVAS_WIDTH / 2:g}" y="{CANVAS_HEIGHT - 12}" font-family="{FONT_FAMILY}" font-size="14" '
+            f'<text class="caption" x="{CANVAS_WIDTH / 2:g}" y="{CANVAS_HEIGHT - 12}" font-family="{svg_font_family(caption)}" font-size="14" '
             f'text-anchor="middle" fill="#555555">{caption}</text>\n</svg>\n'
         )
 
