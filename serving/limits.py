@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
+
+Clock = Callable[[], float]  # seconds, monotonic; tests pass a fake one
 
 
 class TokenBucket:
     """`rate` tokens a second up to `burst`; each message takes one."""
 
-    def __init__(self, rate: float, burst: int):
+    def __init__(self, rate: float, burst: int, clock: Clock = time.monotonic):
         self.rate = rate
         self.burst = burst
+        self.clock = clock
         self.tokens = float(burst)
-        self.updated = time.monotonic()
+        self.updated = clock()
 
     def take(self) -> bool:
-        now = time.monotonic()
+        now = self.clock()
         self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
         if self.tokens < 1:
@@ -30,10 +34,11 @@ class FanRateLimits:
     that has refilled to full is the same as a new one, so the buckets of fans gone quiet are
     dropped now and then: the table stays the size of the fans active lately."""
 
-    def __init__(self, rate: float, burst: int, sweep_every: int = 1024):
+    def __init__(self, rate: float, burst: int, sweep_every: int = 1024, clock: Clock = time.monotonic):
         self.rate = rate
         self.burst = burst
         self.sweep_every = sweep_every
+        self.clock = clock
         self.buckets: dict[str, TokenBucket] = {}
         self._takes = 0
 
@@ -44,12 +49,12 @@ class FanRateLimits:
             self._drop_full()
         bucket = self.buckets.get(fan_id)
         if bucket is None:
-            bucket = self.buckets[fan_id] = TokenBucket(self.rate, self.burst)
+            bucket = self.buckets[fan_id] = TokenBucket(self.rate, self.burst, self.clock)
         return bucket.take()
 
     def _drop_full(self) -> None:
         full_after = self.burst / self.rate
-        now = time.monotonic()
+        now = self.clock()
         for fan_id in [fan for fan, bucket in self.buckets.items() if now - bucket.updated >= full_after]:
             del self.buckets[fan_id]
 

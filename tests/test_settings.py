@@ -71,5 +71,8 @@ def test_a_missing_config_file_says_how_to_choose_one(tmp_path):
 
 
 def test_shipped_configs_are_valid():
-    for path in Path(CONFIGS_DIR).glob("*.yaml"):
-        load_settings(path, environ={})
+    shipped = sorted(path.name for path in Path(CONFIGS_DIR).glob("*.yaml"))
+    assert {"default.yaml", "gpu.yaml"} <= set(shipped), shipped  # an empty glob must not pass
+    for name in shipped:
+        settings = load_settings(Path(CONFIGS_DIR) / name, environ={})
+        assert settings.persona == "haeun", name
