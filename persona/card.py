@@ -191,6 +191,8 @@ def read_persona_file(path: Path) -> PersonaCard:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise PersonaError(f"{path}: no such persona file") from None
+    except IsADirectoryError:
+        raise PersonaError(f"{path}: a folder, not a persona file (a .yaml card)") from None
     except UnicodeDecodeError as error:
         raise PersonaError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
     except yaml.YAMLError as error:

@@ -449,6 +449,8 @@ def import_card(source: str | os.PathLike[str] | bytes) -> PersonaCard:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise PersonaError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise PersonaError(f"{path}: a folder, not a card file (.json or .png)") from None
     card = read_png_card(raw, str(path)) if suffix == ".png" else _decode_json(raw, str(path))
     return card_from_dict(card, str(path))
 

@@ -21,7 +21,12 @@ def describe_validation_error(error: ValidationError, source: str | Callable[[st
             message = "unknown field (check the spelling)"
         shown = problem.get("input")
         quiet = problem["type"] in ("missing", "extra_forbidden") or isinstance(shown, (dict, list))
-        got = "" if quiet else f" (got {shown!r})"
+        if quiet:
+            got = ""
+        elif isinstance(shown, str) and len(shown) > 80:  # a 15,000-character value is not echoed back whole
+            got = f" (got {shown[:40]!r}... ({len(shown):,} characters))"
+        else:
+            got = f" (got {shown!r})"
         where = source(path) if callable(source) else source
         lines.append(f"{where}: {path}: {message}{got}")
     return "\n".join(lines)

@@ -24,6 +24,7 @@ from persona.memory import MemoryStoreError, open_store
 from pipelines.dialogue import DialogueError, prepare_embedded_model
 from serving import doctor, fashion_cli, music_cli
 from serving.auth import AuthError
+from serving.cli_checks import CommandError, UsageError, check_output_file, duration, fan_id_argument, host_argument, persona_id_argument, port_argument
 from serving.settings import ConfigError, Settings, load_settings
 
 
@@ -37,9 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     chat = commands.add_parser("chat", help="chat with the persona in the terminal", description="Chat with the persona in the terminal; replies stream as they are written. Type /help inside.")
-    chat.add_argument("--persona", help="persona id (default: the configured persona)")
+    chat.add_argument("--persona", type=persona_id_argument, help="persona id (default: the configured persona)")
     chat.add_argument("--name", default="", help="your name, so she can use it")
-    chat.add_argument("--fan", help="your fan id: she remembers you across sessions (without it, nothing is stored)")
+    chat.add_argument("--fan", type=fan_id_argument, help="your fan id: she remembers you across sessions (without it, nothing is stored)")
     chat.set_defaults(run=run_chat)
 
     personas = commands.add_parser("persona", help="list, validate, import and export persona cards").add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -50,11 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     validate.set_defaults(run=run_persona_validate)
     importing = personas.add_parser("import", help="import a Character Card V2/V3 (.json or .png) as a persona")
     importing.add_argument("card", type=Path, help="the card file")
-    importing.add_argument("--id", help="persona id to save as (default: from the card)")
+    importing.add_argument("--id", type=persona_id_argument, help="persona id to save as (default: from the card)")
     importing.add_argument("--force", action="store_true", help="replace an existing persona with the same id")
     importing.set_defaults(run=run_persona_import)
     exporting = personas.add_parser("export", help="export a persona as a Character Card (.json or .png)")
-    exporting.add_argument("persona", help="persona id")
+    exporting.add_argument("persona", type=persona_id_argument, help="persona id")
     exporting.add_argument("output", type=Path, help="output file: .json or .png")
     exporting.add_argument("--spec", choices=["v2", "v3"], default="v3", help="card version (default: v3)")
     exporting.add_argument("--avatar", type=Path, help="image for a .png card (default: drawn from her palette)")
@@ -63,26 +64,25 @@ def build_parser() -> argparse.ArgumentParser:
     memory = commands.add_parser("memory", help="what she remembers about a fan: show, export, forget").add_subparsers(dest="action", required=True, metavar="ACTION")
     for action, helptext in (("show", "list what is stored about a fan"), ("export", "everything stored about a fan, as JSON"), ("forget", "delete everything stored about a fan")):
         command = memory.add_parser(action, help=helptext)
-        command.add_argument("--fan", required=True, help="fan id")
-        command.add_argument("--persona", help="persona id (default: the configured persona)")
+        command.add_argument("--fan", required=True, type=fan_id_argument, help="fan id")
+        command.add_argument("--persona", type=persona_id_argument, help="persona id (default: the configured persona)")
         command.set_defaults(run=run_memory)
 
     up = commands.add_parser("up", help="start everything: the studio at /studio, the fan chat endpoint and the OpenAI-compatible API",
                              description="Serve the Gradio studio at /studio (behind a login) beside /ws/chat and /v1 on one port; prints the URLs and the login.")
-    up.add_argument("--host", help="address to listen on (default: serving.host)")
-    up.add_argument("--port", type=int, help="port (default: serving.port)")
-    up.add_argument("--config", default=argparse.SUPPRESS, help="settings file (as before the command)")
+    up.add_argument("--host", type=host_argument, help="address to listen on (default: serving.host)")
+    up.add_argument("--port", type=port_argument, help="port (default: serving.port)")
     up.set_defaults(run=run_up)
 
     serve = commands.add_parser("serve", help="serve the fan chat endpoint and the OpenAI-compatible API",
                                 description="Serve /ws/chat, /v1/chat/completions, /v1/models, /healthz, /readyz and /metrics.")
-    serve.add_argument("--host", help="address to listen on (default: serving.host)")
-    serve.add_argument("--port", type=int, help="port (default: serving.port)")
+    serve.add_argument("--host", type=host_argument, help="address to listen on (default: serving.host)")
+    serve.add_argument("--port", type=port_argument, help="port (default: serving.port)")
     serve.set_defaults(run=run_serve)
 
     tokens = commands.add_parser("token", help="fan tokens for the chat endpoint").add_subparsers(dest="action", required=True, metavar="ACTION")
     issue = tokens.add_parser("issue", help="print a signed token that lets a client speak as one fan")
-    issue.add_argument("--fan", required=True, help="fan id")
+    issue.add_argument("--fan", required=True, type=fan_id_argument, help="fan id")
     issue.add_argument("--ttl", type=duration, help="lifetime: seconds, or with a unit: 90s, 30m, 12h, 7d (default: serving.token_ttl_s)")
     issue.set_defaults(run=run_token_issue)
 
@@ -98,32 +98,37 @@ def build_parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="prepare local models").add_subparsers(dest="action", required=True, metavar="ACTION")
     prepare = models.add_parser("prepare", help="convert the embedded SmolLM2 to bf16 safetensors in the cache (once)")
     prepare.set_defaults(run=run_models_prepare)
+    _accept_config_after_the_command(parser)
     return parser
 
 
-def duration(text: str) -> float:
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    number, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
-    try:
-        seconds = float(number) * units[unit]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration: use seconds or 90s, 30m, 12h, 7d") from None
-    if seconds <= 0:
-        raise argparse.ArgumentTypeError(f"a duration must be positive, got {text!r}")
-    return seconds
+def _accept_config_after_the_command(parser: argparse.ArgumentParser) -> None:
+    """`atelier chat --config gpu.yaml` as well as `atelier --config gpu.yaml chat`."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in dict.fromkeys(action.choices.values()):
+                command.add_argument("--config", default=argparse.SUPPRESS, help="settings file (as before the command)")
+                _accept_config_after_the_command(command)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. A wrong argument exits with 2 (as argparse does), any other problem the
+    user can fix (settings, a persona card, a missing model folder, ...) with 1; either way the
+    message is one `error: ...` line on stderr that names the argument or setting."""
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings(args.config)
         return args.run(args, settings) or 0
+    except CommandError as error:
+        log(f"error: {error}")
+        return error.exit_status
     except (ConfigError, PersonaError, DialogueError, MemoryStoreError, AuthError) as error:
         log(f"error: {error}")
         return 1
 
 
 def run_serve(args: argparse.Namespace, settings: Settings) -> int:
+    settings.check_model_folders(dialogue=True, tokenizer=True)
     from serving.app import serve
 
     serve(settings, args.host, args.port)
@@ -131,6 +136,7 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_up(args: argparse.Namespace, settings: Settings) -> int:
+    settings.check_model_folders(dialogue=True, tokenizer=True, diffusion=True, musicgen=True)  # the studio uses all three
     from serving.app import serve
     from studio.app import MOUNT_PATH, studio_login
 
@@ -212,6 +218,9 @@ def run_persona_import(args: argparse.Namespace, settings: Settings) -> int:
 def run_persona_export(args: argparse.Namespace, settings: Settings) -> int:
     from persona.interchange import export_card
 
+    check_output_file(args.output, "output", (".json", ".png"))
+    if args.avatar is not None and args.output.suffix.lower() != ".png":
+        raise UsageError(f"--avatar: a {args.output.suffix} card holds no picture; export to a .png file to include {args.avatar}")
     card = load_persona(args.persona, settings.personas_dir)
     export_card(card, args.output, spec=args.spec, avatar=args.avatar)
     print(args.output)
@@ -221,10 +230,8 @@ def run_persona_export(args: argparse.Namespace, settings: Settings) -> int:
 def run_memory(args: argparse.Namespace, settings: Settings) -> int:
     import json
 
-    from persona.memory.records import check_fan_id
-
-    check_fan_id(args.fan)
-    with open_store(settings.memory, args.persona or settings.persona) as store:
+    persona = load_persona(args.persona or settings.persona, settings.personas_dir).id  # a typo is not an empty memory
+    with open_store(settings.memory, persona) as store:
         if args.action == "forget":
             print(f"forgot {store.forget_fan(args.fan)} memories of {args.fan}")
             return 0
@@ -242,6 +249,7 @@ def run_memory(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_chat(args: argparse.Namespace, settings: Settings) -> int:
+    settings.check_model_folders(dialogue=True, tokenizer=True)
     return asyncio.run(chat_loop(settings, args.persona or settings.persona, args.name, args.fan))
 
 

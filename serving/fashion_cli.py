@@ -13,10 +13,12 @@ import sys
 import time
 from pathlib import Path
 
+from pydantic import ValidationError
 from tqdm import tqdm
 
 from persona.card import load_persona
-from serving.settings import Settings
+from serving.cli_checks import CommandError, UsageError, brief_problems, check_brief, check_output_folder, check_range, persona_id_argument
+from serving.settings import ConfigError, Settings
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -28,7 +30,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     design.add_argument("--candidates", type=int, help="candidates to choose from (default: 10 per look)")
     design.add_argument("--seed", type=int, default=0, help="same brief and seed, same designs (default: 0)")
     design.add_argument("--out", type=Path, required=True, help="folder to write the collection into")
-    design.add_argument("--persona", help="persona id (default: the configured persona)")
+    design.add_argument("--persona", type=persona_id_argument, help="persona id (default: the configured persona)")
     design.add_argument("--llm", action="store_true", help="draft candidates with the configured dialogue model (one that supports JSON schema, e.g. vLLM)")
     design.add_argument("--overwrite", action="store_true", help="replace a collection of the same name in --out")
     design.add_argument("--no-render", action="store_true", help="skip the diffusion looks even when fashion.diffusion is configured")
@@ -43,26 +45,37 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     prints.add_argument("--size", type=int, default=1024, help="tile size in pixels (default: 1024, print resolution)")
     prints.add_argument("--seed", type=int, default=0)
     prints.add_argument("--out", type=Path, required=True, help="folder to write the tiles into")
-    prints.add_argument("--persona", help="persona id (default: the configured persona)")
+    prints.add_argument("--persona", type=persona_id_argument, help="persona id (default: the configured persona)")
     prints.set_defaults(run=run_prints)
 
 
-def _check_range(name: str, value: int, low: int, high: int) -> None:
-    if not low <= value <= high:
-        raise SystemExit(f"error: --{name} must be between {low} and {high}, got {value}")
-
-
 def run_design(args: argparse.Namespace, settings: Settings) -> int:
+    check_brief(args.brief, 'atelier design "flowers on Venus" --out DIR')
+    check_range("--looks", args.looks, 1, 200)
+    count = 10 * args.looks if args.candidates is None else args.candidates
+    check_range("--candidates", count, args.looks, 5000)
+    if args.steps is not None:
+        check_range("--steps", args.steps, 1, 500)
+    if args.size is not None:
+        check_range("--size", args.size, 64, 4096)
+    check_output_folder(args.out)
+    settings.check_model_folders(dialogue=args.llm)
+    if not args.no_render:
+        try:
+            settings.check_model_folders(diffusion=True)
+        except ConfigError as error:
+            raise ConfigError(f"{error} (or pass --no-render)") from None
+
     from pipelines.fashion.brief import DesignBrief, ProceduralDesigner
     from pipelines.fashion.collection import propose_collection
     from pipelines.fashion.lookbook import export_collection
 
-    _check_range("looks", args.looks, 1, 200)
-    count = args.candidates or 10 * args.looks
-    _check_range("candidates", count, args.looks, 5000)
+    try:
+        brief = DesignBrief(text=args.brief, n=count, seed=args.seed)
+    except ValidationError as error:
+        raise brief_problems(error, {"n": "--candidates"}) from None
     card = load_persona(args.persona or settings.persona, settings.personas_dir)
     started = time.perf_counter()
-    brief = DesignBrief(text=args.brief, n=count, seed=args.seed)
     if args.llm:
         candidates = asyncio.run(_drafted(brief, card, settings))
     else:
@@ -78,7 +91,7 @@ def run_design(args: argparse.Namespace, settings: Settings) -> int:
         try:
             folder = export_collection(collection, args.out, overwrite=args.overwrite, progress=progress, render_look=render_look)
         except FileExistsError as error:
-            raise SystemExit(f"error: {error}") from None
+            raise CommandError(str(error)) from None
     coherence = collection.coherence()
     print(json.dumps({"collection": str(folder), "zip": str(folder) + ".zip", "looks": len(collection.looks), "candidates": len(candidates),
                       "seconds": round(time.perf_counter() - started, 2), "coherence": coherence.model_dump()}, indent=2))
@@ -91,19 +104,28 @@ def _look_renderer(settings: Settings, card, steps: int | None, size: int | None
     config = settings.fashion.diffusion
     if config is None:
         return None
-    from pipelines.fashion.diffusion import DiffusionModelError
+    from pipelines.fashion.diffusion import DiffusionError, DiffusionModelError
 
     try:
         designer = config.load()
     except DiffusionModelError as error:
-        raise SystemExit(f"error: {error} (or pass --no-render)") from None
+        raise CommandError(f"{error} (or pass --no-render)") from None
+    for flag, value, check in (("--steps", steps, designer._steps), ("--size", size, designer._size)):
+        if value is not None:  # what this model takes (a distilled model's few steps, its size multiple)
+            try:
+                check(value)
+            except ValueError as error:
+                raise UsageError(f"{flag}: {error}") from None
     print(f"looks: {designer.architecture} from {config.model_dir}" + (" through the flat's ControlNet" if config.controlnet_dir else ""), file=sys.stderr)
 
     def render(spec, front_flat):
         seed = spec.provenance.seed
-        if config.controlnet_dir:
-            return designer.from_flat(spec, front_flat, card.visual, seed=seed, steps=steps, size=size)
-        return designer.generate(spec, card.visual, seed=seed, steps=steps, size=size)
+        try:
+            if config.controlnet_dir:
+                return designer.from_flat(spec, front_flat, card.visual, seed=seed, steps=steps, size=size)
+            return designer.generate(spec, card.visual, seed=seed, steps=steps, size=size)
+        except DiffusionError as error:
+            raise CommandError(f"{error} (or pass --no-render)") from None
 
     return render
 
@@ -122,18 +144,26 @@ async def _drafted(brief, card, settings: Settings):
 
 
 def run_prints(args: argparse.Namespace, settings: Settings) -> int:
+    check_brief(args.brief, 'atelier prints "celestial garden" --out DIR')
+    check_range("--count", args.count, 1, 5000)
+    check_range("--size", args.size, 64, 4096)
+    check_output_folder(args.out)
+
     from pipelines.fashion.brief import DesignBrief, ProceduralDesigner
     from pipelines.fashion.lookbook import slugify
     from pipelines.fashion.metadata import procedural_parameters, save_png
     from pipelines.fashion.prints import make_tile
 
-    _check_range("count", args.count, 1, 5000)
-    _check_range("size", args.size, 64, 4096)
+    try:
+        brief = DesignBrief(text=args.brief, n=args.count, seed=args.seed)
+    except ValidationError as error:
+        raise brief_problems(error, {"n": "--count"}) from None
     card = load_persona(args.persona or settings.persona, settings.personas_dir)
     folder = args.out / slugify(args.brief)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--out {args.out}: {folder} is a file, where the tiles' folder would go; move it or choose another --out")
     folder.mkdir(parents=True, exist_ok=True)
     designer = ProceduralDesigner(card.fashion, card.visual)
-    brief = DesignBrief(text=args.brief, n=args.count, seed=args.seed)
     started = time.perf_counter()
     for index, spec in enumerate(tqdm(designer.design(brief), desc="prints", unit="tile", file=sys.stderr), start=1):
         if spec.print.type == "solid":  # a print run is for patterns: a plain design gets the brief's ripple

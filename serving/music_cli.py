@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from tqdm import tqdm
 
 from persona.card import load_persona
+from serving.cli_checks import CommandError, UsageError, brief_problems, check_brief, check_output_folder, persona_id_argument
 from serving.settings import Settings
 
 BRIEF_OPTIONS = ("minutes", "bpm", "key", "genre", "meter")  # MusicBrief fields a flag of the same name sets
@@ -45,7 +46,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     compose.add_argument("--genre", help="a fixed genre, e.g. 'city pop' (default: one of hers)")
     compose.add_argument("--meter", help="a fixed time signature, e.g. '3/4', '6/8'")
     compose.add_argument("--seed", type=int, help="same brief and seed, same piece (default: 0); with --plan, replaces the plan's seed")
-    compose.add_argument("--persona", help="persona id (default: the configured persona)")
+    compose.add_argument("--persona", type=persona_id_argument, help="persona id (default: the configured persona)")
     compose.add_argument("--llm", action="store_true", help="plan with the configured dialogue model (one that supports JSON schema, e.g. vLLM)")
     compose.add_argument("--soundfont", type=Path, help="General MIDI .sf2 to render the stems with (default: music.soundfont, else the system's)")
     compose.add_argument("--commercial", action="store_true", help="refuse to export anything under a non-commercial licence")
@@ -53,17 +54,19 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     compose.set_defaults(run=run_compose)
 
 
-def fail(message: str) -> SystemExit:
-    return SystemExit(f"error: {message}")
+def fail(message: str) -> CommandError:
+    """A problem other than a wrong argument: the plan, the bundle, a licence, a model (exit status 1)."""
+    return CommandError(message)
 
 
 def run_compose(args: argparse.Namespace, settings: Settings) -> int:
+    check_arguments(args)
+    check_models(args, settings)
     from pipelines.music.bundle import BundleExistsError, LicenceError, export_bundle, slugify
     from pipelines.music.composer import compose
     from pipelines.music.plan import PlanError
     from pipelines.music.signature import SignatureCatalogue
 
-    check_arguments(args)
     card = load_persona(args.persona or settings.persona, settings.personas_dir)
     if args.plan_only:
         print(json.dumps(planned(args, card, settings).model_dump(mode="json"), indent=2, ensure_ascii=False))
@@ -109,20 +112,40 @@ def run_compose(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def check_arguments(args: argparse.Namespace) -> None:
+    """The arguments fit together (UsageError otherwise), before anything is imported or read."""
+    example = 'atelier compose "rainy Seoul night, hopeful" --out DIR'
     if args.plan and args.brief:
-        raise fail("give a brief or --plan, not both")
+        raise UsageError("give a brief or --plan, not both")
     if not args.plan and args.brief is None:
-        raise fail('give a brief (e.g. atelier compose "rainy Seoul night, hopeful" --out DIR) or --plan FILE')
+        raise UsageError(f"give a brief (e.g. {example}) or --plan FILE")
+    if args.brief is not None:
+        check_brief(args.brief, example)
     if args.plan:
         given = [f"--{name}" for name in (*BRIEF_OPTIONS, "llm") if getattr(args, name) not in (None, False)]
         if given:
-            raise fail(f"{', '.join(given)} shape a plan from a brief; with --plan, edit the plan instead")
+            raise UsageError(f"{', '.join(given)} shape a plan from a brief; with --plan, edit the plan instead")
         if args.plan_only:
-            raise fail("--plan-only prints the plan made from a brief; with --plan you already have it")
+            raise UsageError("--plan-only prints the plan made from a brief; with --plan you already have it")
     if args.out is None and not args.plan_only:
-        raise fail("--out is required: the folder to write the bundle into")
-    if args.out is not None and args.out.exists() and not args.out.is_dir():
-        raise fail(f"--out {args.out} is a file, not a folder")
+        raise UsageError("--out is required: the folder to write the bundle into")
+    if args.out is not None:
+        check_output_folder(args.out)
+    if args.soundfont is not None and not args.soundfont.expanduser().is_file():
+        raise UsageError(f"--soundfont: {args.soundfont} is not a file; give a General MIDI .sf2 (e.g. /usr/share/sounds/sf2/TimGM6mb.sf2)")
+
+
+def check_models(args: argparse.Namespace, settings: Settings) -> None:
+    """Before composing: a commercial export refuses non-commercial MusicGen weights, and every
+    model folder this run would load exists."""
+    config = settings.music.musicgen
+    if config is not None and args.commercial and not args.plan_only:
+        from pipelines.music.bundle import LicenceError
+
+        try:
+            config.refuse_commercial_use()
+        except LicenceError as error:
+            raise fail(f"{error} (or unset music.musicgen)") from None
+    settings.check_model_folders(dialogue=args.llm, musicgen=not args.plan_only)
 
 
 def chosen_soundfont(args: argparse.Namespace, settings: Settings) -> Path | None:
@@ -142,13 +165,7 @@ def brief_of(args: argparse.Namespace):
     try:
         return MusicBrief(text=args.brief, seed=0 if args.seed is None else args.seed, **fields)
     except ValidationError as error:
-        raise fail("; ".join(flag_problem(problem) for problem in error.errors())) from None
-
-
-def flag_problem(problem: dict) -> str:
-    name = str(problem["loc"][0]) if problem["loc"] else "brief"
-    flag = "the brief" if name == "text" else f"--{name}"
-    return f"{flag}: {problem['msg'].removeprefix('Value error, ')} (got {problem.get('input')!r})"
+        raise brief_problems(error, {}) from None
 
 
 def planned(args: argparse.Namespace, card, settings: Settings):

@@ -38,9 +38,10 @@ async def start_runtime(settings: Settings, persona_id: str | None = None, remem
 
     card = load_persona(persona_id or settings.persona, settings.personas_dir)
     config = settings.dialogue
+    tokenizer_dir = resolve_tokenizer_dir(config, settings.cache_path, log)  # a missing folder fails before the model loads
     log(f"Loading dialogue backend '{config.backend}'...")
     backend = create_backend(config, settings.cache_path, log=log)
-    tokenizer = await asyncio.to_thread(AutoTokenizer.from_pretrained, resolve_tokenizer_dir(config, settings.cache_path, log))
+    tokenizer = await asyncio.to_thread(AutoTokenizer.from_pretrained, tokenizer_dir, local_files_only=True)
     memory = None
     if remember:
         from persona.memory.embeddings import Embedder

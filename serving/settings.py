@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError
 
 from persona.memory import MemoryConfig
 from pipelines.dialogue import DialogueConfig
@@ -78,10 +78,30 @@ class Settings(BaseModel):
     fashion: FashionConfig = FashionConfig()
     music: MusicConfig = MusicConfig()
     studio: StudioConfig = StudioConfig()
+    _config_file: str | None = PrivateAttr(default=None)  # where load_settings read the keys from
+    _variables: dict[str, str] = PrivateAttr(default_factory=dict)  # dotted key -> the ATELIER_* variable that set it
 
     @property
     def cache_path(self) -> Path:
         return self.cache_dir.expanduser()
+
+    def source_of(self, dotted_path: str) -> str:
+        """Where `dotted_path` was set: the config file's path or an ATELIER_* variable."""
+        return _source_of(dotted_path, self._config_file or "the settings", self._variables)
+
+    def check_model_folders(self, dialogue: bool = False, tokenizer: bool = False, diffusion: bool = False, musicgen: bool = False) -> None:
+        """Before any model loads: every local folder the chosen models need (the dialogue backend's,
+        the tokenizer that counts prompts, diffusion, MusicGen) exists and looks like one, else
+        ConfigError names the setting, where it was set and what it should be."""
+        problems: list[tuple[str, str]] = []
+        if dialogue or tokenizer:
+            problems += self.dialogue.folder_problems(backend=dialogue, tokenizer=tokenizer)
+        if diffusion and self.fashion.diffusion is not None:
+            problems += self.fashion.diffusion.folder_problems()
+        if musicgen and self.music.musicgen is not None:
+            problems += self.music.musicgen.folder_problems()
+        if problems:
+            raise ConfigError("; ".join(f"{message} ({setting} is set in {self.source_of(setting)})" for setting, message in problems))
 
 
 def load_settings(config_path: str | Path | None = None, environ: dict[str, str] | None = None) -> Settings:
@@ -92,16 +112,20 @@ def load_settings(config_path: str | Path | None = None, environ: dict[str, str]
     for dotted, (variable, value) in overrides.items():
         _set_nested(data, dotted.split("."), value, variable)
 
-    def source(dotted_path: str) -> str:
-        for dotted, (variable, _) in overrides.items():
-            if f"{dotted_path}.".startswith(f"{dotted}.") or f"{dotted}.".startswith(f"{dotted_path}."):
-                return f"environment variable {variable}"
-        return str(path)
-
+    variables = {dotted: variable for dotted, (variable, _) in overrides.items()}
     try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate(data)
     except ValidationError as error:
-        raise ConfigError(describe_validation_error(error, source)) from None
+        raise ConfigError(describe_validation_error(error, lambda dotted_path: _source_of(dotted_path, str(path), variables))) from None
+    settings._config_file, settings._variables = str(path), variables
+    return settings
+
+
+def _source_of(dotted_path: str, config_file: str, variables: dict[str, str]) -> str:
+    for dotted, variable in variables.items():
+        if f"{dotted_path}.".startswith(f"{dotted}.") or f"{dotted}.".startswith(f"{dotted_path}."):
+            return f"environment variable {variable}"
+    return config_file
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
@@ -109,6 +133,12 @@ def _read_config_file(path: Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist (set --config or ATELIER_CONFIG)") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a folder: set --config or ATELIER_CONFIG to a YAML file, e.g. {DEFAULT_CONFIG}") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"config file {path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    except OSError as error:
+        raise ConfigError(f"config file {path} cannot be read: {error.strerror}") from None
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML: {error}") from None
     if not isinstance(data, dict):

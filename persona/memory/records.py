@@ -50,7 +50,8 @@ WRITERS: dict[MemoryKind, frozenset[Author]] = {
 
 def check_fan_id(fan_id: str) -> str:
     if not isinstance(fan_id, str) or not FAN_ID.match(fan_id):
-        raise MemoryStoreError(f"fan id {fan_id!r} is not valid: use 1-128 letters, digits, '_', '.', '@' or '-', starting with a letter or digit")
+        shown = f"{fan_id[:40]!r}... ({len(fan_id):,} characters)" if isinstance(fan_id, str) and len(fan_id) > 40 else repr(fan_id)
+        raise MemoryStoreError(f"fan id {shown} is not valid: use 1-128 letters, digits, '_', '.', '@' or '-', starting with a letter or digit")
     return fan_id
 
 

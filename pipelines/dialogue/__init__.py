@@ -24,6 +24,11 @@ from pipelines.dialogue.base import (
 )
 from pipelines.dialogue.embedded import embedded_model_dir, prepare_embedded_model
 from pipelines.cpu import DtypeSetting, describe_cpu, resolve_dtype
+from pipelines.model_folder import folder_problem
+
+MODEL_DIR_EXPECTED = "a local transformers model folder (config.json, the weights and the tokenizer), or unset it for the embedded SmolLM2"
+TOKENIZER_DIR_EXPECTED = ("a local folder with the served model's tokenizer (tokenizer.json or tokenizer_config.json; "
+                          "it counts the prompt budget), or unset it to count with the local model's")
 
 
 class DialogueConfig(BaseModel):
@@ -41,16 +46,45 @@ class DialogueConfig(BaseModel):
     context_tokens: int = Field(default=4096, ge=256, description="token budget of one prompt, reply excluded")
     generation: GenerationParams = GenerationParams(max_tokens=160, temperature=0.5, top_p=0.9, repetition_penalty=1.1)
 
+    def folder_problems(self, backend: bool = True, tokenizer: bool = True) -> list[tuple[str, str]]:
+        """(setting, what is wrong) for each configured folder that is missing or not a model folder,
+        among those the backend (`backend`) and the prompt-budget tokenizer (`tokenizer`) read;
+        cheap, so commands check before anything loads."""
+        problems = []
+        if self.model_dir is not None and ((backend and self.backend == "local") or (tokenizer and self.tokenizer_dir is None)):
+            problems.append(("dialogue.model_dir", _model_dir_problem(self.model_dir)))
+        if tokenizer and self.tokenizer_dir is not None:
+            problems.append(("dialogue.tokenizer_dir", _tokenizer_dir_problem(self.tokenizer_dir)))
+        return [(setting, problem) for setting, problem in problems if problem]
+
+
+def _model_dir_problem(folder: Path) -> str | None:
+    return folder_problem(folder, "dialogue.model_dir", "dialogue model", "transformers model folder", ("config.json",), MODEL_DIR_EXPECTED)
+
+
+def _tokenizer_dir_problem(folder: Path) -> str | None:
+    return folder_problem(folder, "dialogue.tokenizer_dir", "tokenizer", "tokenizer folder", ("tokenizer.json", "tokenizer_config.json"), TOKENIZER_DIR_EXPECTED)
+
 
 def resolve_model_dir(config: DialogueConfig, cache_dir: Path, log=lambda _: None) -> Path:
-    """The local model folder, preparing the embedded model on first use."""
+    """The local model folder, preparing the embedded model on first use; DialogueError names
+    dialogue.model_dir when the configured folder is missing."""
     if config.model_dir is not None:
-        return config.model_dir
+        problem = _model_dir_problem(config.model_dir)
+        if problem:
+            raise DialogueError(problem)
+        return config.model_dir.expanduser()
     return prepare_embedded_model(cache_dir, log=log)
 
 
 def resolve_tokenizer_dir(config: DialogueConfig, cache_dir: Path, log=lambda _: None) -> Path:
-    return config.tokenizer_dir or resolve_model_dir(config, cache_dir, log)
+    """The folder whose tokenizer counts prompt budgets: dialogue.tokenizer_dir, else the local model's."""
+    if config.tokenizer_dir is None:
+        return resolve_model_dir(config, cache_dir, log)
+    problem = _tokenizer_dir_problem(config.tokenizer_dir)
+    if problem:
+        raise DialogueError(problem)
+    return config.tokenizer_dir.expanduser()
 
 
 def create_backend(config: DialogueConfig, cache_dir: Path, log=lambda _: None) -> DialogueBackend:

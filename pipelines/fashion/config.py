@@ -26,6 +26,23 @@ class DiffusionConfig(BaseModel):
     dtype: Literal["float16", "bfloat16", "float32"] | None = Field(default=None, description="default: float16 on cuda, float32 on cpu")
     attention: Literal["sdpa", "xformers"] | None = Field(default=None, description="default: xformers only when CUDA and xformers are both present")
 
+    def folder_problems(self) -> list[tuple[str, str]]:
+        """(setting, what is wrong) for each configured folder that is missing or not a model folder;
+        cheap (diffusers is not imported), so commands check before anything loads."""
+        from pipelines.model_folder import folder_problem
+
+        checks = [
+            ("fashion.diffusion.model_dir", self.model_dir, "diffusion model", "diffusers pipeline folder", ("model_index.json",),
+             f"a local diffusers folder of an {self.architecture} model (model_index.json inside)"),
+            ("fashion.diffusion.controlnet_dir", self.controlnet_dir, "ControlNet", "ControlNet folder", ("config.json",),
+             f"a local ControlNet folder (config.json and weights) for {self.architecture}, or unset it"),
+            ("fashion.diffusion.ip_adapter_dir", self.ip_adapter_dir, "IP-Adapter", "IP-Adapter folder", (),
+             "a local IP-Adapter folder, or unset it"),
+        ]
+        problems = [(setting, folder_problem(folder, setting, model, layout, markers, expected))
+                    for setting, folder, model, layout, markers, expected in checks if folder is not None]
+        return [(setting, problem) for setting, problem in problems if problem]
+
     def load(self) -> DiffusionDesigner:
         """Load the model (diffusers is imported only now: it is an optional dependency)."""
         from pipelines.fashion.diffusion import DiffusionDesigner

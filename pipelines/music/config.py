@@ -39,6 +39,15 @@ class MusicgenConfig(BaseModel):
 
         refuse_non_commercial([(f"the MusicGen stem ({self.model_dir.name})", self.licence)])
 
+    def folder_problems(self) -> list[tuple[str, str]]:
+        """(setting, what is wrong) when model_dir is missing or not a model folder; cheap (nothing
+        is imported or read), so commands check before anything loads."""
+        from pipelines.model_folder import folder_problem
+
+        problem = folder_problem(self.model_dir, "music.musicgen.model_dir", "MusicGen model", "transformers model folder", ("config.json",),
+                                 "a local MusicGen-melody folder (transformers format: config.json and weights), or unset music.musicgen")
+        return [("music.musicgen.model_dir", problem)] if problem else []
+
     def load(self) -> MusicgenRenderer:
         """Load the model (torch and transformers are imported only now)."""
         from pipelines.music.musicgen import MusicgenRenderer
