@@ -181,6 +181,12 @@ def persona_path(persona_id: str, personas_dir: Path) -> Path:
     return Path(personas_dir) / f"{persona_id}.yaml"
 
 
+def avatar_path(persona_id: str, personas_dir: Path) -> Path:
+    """Her picture, kept beside her card: the picture of the Character Card she was imported from
+    (written back when she is exported as a PNG card)."""
+    return persona_path(persona_id, personas_dir).with_suffix(".png")
+
+
 def list_personas(personas_dir: Path) -> list[str]:
     return sorted(path.stem for path in Path(personas_dir).glob("*.yaml"))
 

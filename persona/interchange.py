@@ -19,6 +19,16 @@ Edits made by another tool win: when a card carries ``extensions.atelier`` but i
 description, greetings or example messages differ from what Atelier would write, those are read
 from the card. The lorebook is always read from ``character_book``.
 
+SillyTavern's top-level V1 copies (``name``, ``tags``, ...) are written afresh from ``data``, so they
+never contradict it; where a card's own copy differed from ``data`` at import (``"tags": ""`` beside
+``data.tags: []``), ``interchange["v1_notes"]`` keeps it and export writes it back, with its type,
+for as long as the ``data`` field is unchanged.
+
+A PNG card's picture is part of the card: ``import_card_with_avatar`` gives it back as PNG bytes
+(the card's text chunks taken out, every other byte kept), which Atelier keeps beside the persona
+as ``<id>.png`` (``persona.card.avatar_path``) and ``export_card`` writes back byte for byte, with
+the card's chunks put in again.
+
 Some card text cannot be rebuilt exactly from the persona (an empty description whose biography
 came from ``personality``, hand-written example messages, integer lorebook ids, ...). For those,
 ``interchange["notes"]`` keeps the card's own value beside Atelier's rendering at import; export
@@ -54,6 +64,8 @@ SPECS = {"v2": ("chara_card_v2", "2.0"), "v3": ("chara_card_v3", "3.0")}
 SPEC_OF_NAME = {name: spec for spec, (name, _) in SPECS.items()}
 ATELIER = "atelier"  # our namespace inside `extensions`, as the V2 spec asks
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+CARD_KEYWORDS = ("chara", "ccv3")  # the PNG text chunks a card rides in
+PLACEHOLDER_SIZE = 512
 ENTRY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 MISSING: Any = object()
 
@@ -110,8 +122,29 @@ def card_to_dict(card: PersonaCard, spec: Spec = "v2") -> dict[str, Any]:
     }
     if data["character_book"] is MISSING:
         del data["character_book"]
-    v1_copies = {key: data[V1_COPIES[key]] for key in kept.get("v1_copies", [])}
+    v1_notes = kept.get("v1_notes", {})
+    v1_copies = {key: _v1_copy(data[V1_COPIES[key]], v1_notes.get(key)) for key in kept.get("v1_copies", [])}
     return {**v1_copies, **kept.get("card", {}), "spec": spec_name, "spec_version": spec_version, "data": data}
+
+
+def _v1_copy(value: Any, note: dict[str, Any] | None) -> Any:
+    """A top-level V1 copy of a `data` field: the card's own copy while the field is as it was at
+    import, else the field's value in the copy's type (a string of tags stays a string)."""
+    if note is None:
+        return value
+    if _same_json(value, note.get("data")):
+        return copy.deepcopy(note.get("card"))
+    original = note.get("card")
+    if isinstance(original, str) and isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return ", ".join(value)
+    if isinstance(original, list) and isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    """Equal as JSON, types included: "" is not [], 1 is not true or 1.0."""
+    return json.dumps(a, sort_keys=True, ensure_ascii=False) == json.dumps(b, sort_keys=True, ensure_ascii=False)
 
 
 def _render_fields(card: PersonaCard) -> dict[str, Any]:
@@ -232,7 +265,14 @@ def card_from_dict(card: Any, source: str = "card") -> PersonaCard:
         "notes": _notes(card_fields, _render_fields(persona)),
         "entries": records,
     }
-    return persona.model_copy(update={"interchange": {key: value for key, value in interchange.items() if value}})
+    persona = persona.model_copy(update={"interchange": {key: value for key, value in interchange.items() if value}})
+    # Top-level V1 copies that differ from what export writes from `data` (in value or type) are remembered.
+    exported = card_to_dict(persona, SPEC_OF_NAME[card["spec"]])
+    v1_notes = {key: {"data": exported["data"][V1_COPIES[key]], "card": card[key]}
+                for key in interchange["v1_copies"] if not _same_json(card[key], exported[key])}
+    if v1_notes:
+        persona = persona.model_copy(update={"interchange": {**persona.interchange, "v1_notes": v1_notes}})
+    return persona
 
 
 def _biography(name: str, description: str, personality: str) -> str:
@@ -417,11 +457,12 @@ def export_card(
     card: PersonaCard,
     path: str | os.PathLike[str],
     spec: Spec = "v2",
-    avatar: str | os.PathLike[str] | Image.Image | None = None,
+    avatar: str | os.PathLike[str] | Image.Image | bytes | None = None,
 ) -> Path:
     """Write the card as ``.json`` or ``.png`` (chosen by suffix), atomically.
 
-    A PNG shows ``avatar`` (a path or PIL image), or a placeholder portrait in the persona's palette.
+    A PNG shows ``avatar`` (a path, PIL image or image bytes; a PNG is kept byte for byte, a card
+    inside it replaced), or a placeholder portrait in the persona's palette.
     """
     path = Path(path)
     suffix = _suffix(path)
@@ -434,6 +475,23 @@ def export_card(
     return path
 
 
+def import_card_with_avatar(source: str | os.PathLike[str] | bytes) -> tuple[PersonaCard, bytes | None]:
+    """The card, and for a PNG card its picture: PNG bytes without the card's text chunks (every
+    other chunk as it was), to keep beside the persona and write back on export. None for a JSON
+    card, or for a picture that is only the placeholder Atelier draws from her palette."""
+    if isinstance(source, (bytes, bytearray)):
+        raw, where = bytes(source), "card bytes"
+        card = import_card(raw)
+    else:
+        path = Path(source)
+        raw, where = _read_card_file(path), str(path)
+        card = _card_from_file(raw, path)
+    if not raw.startswith(PNG_SIGNATURE):
+        return card, None
+    picture = _png_bytes(_without_card(_png_chunks(raw, where)))
+    return card, None if _is_placeholder(picture, card) else picture
+
+
 def import_card(source: str | os.PathLike[str] | bytes) -> PersonaCard:
     """Read a card from a ``.json`` or ``.png`` file, or from the bytes of either."""
     if isinstance(source, (bytes, bytearray)):
@@ -444,15 +502,22 @@ def import_card(source: str | os.PathLike[str] | bytes) -> PersonaCard:
             raise PersonaError(f"{where}: neither a PNG nor a JSON Character Card")
         return card_from_dict(_decode_json(raw, where), where)
     path = Path(source)
-    suffix = _suffix(path)
+    return _card_from_file(_read_card_file(path), path)
+
+
+def _card_from_file(raw: bytes, path: Path) -> PersonaCard:
+    card = read_png_card(raw, str(path)) if _suffix(path) == ".png" else _decode_json(raw, str(path))
+    return card_from_dict(card, str(path))
+
+
+def _read_card_file(path: Path) -> bytes:
+    _suffix(path)  # a wrong suffix is reported before the file is read
     try:
-        raw = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
         raise PersonaError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise PersonaError(f"{path}: a folder, not a card file (.json or .png)") from None
-    card = read_png_card(raw, str(path)) if suffix == ".png" else _decode_json(raw, str(path))
-    return card_from_dict(card, str(path))
 
 
 def read_png_card(png: bytes, source: str = "PNG") -> dict[str, Any]:
@@ -477,25 +542,44 @@ def read_png_card(png: bytes, source: str = "PNG") -> dict[str, Any]:
     raise PersonaError(f"{source}: no character card inside: the PNG has no 'chara' or 'ccv3' tEXt chunk")
 
 
-def write_png_card(card: dict[str, Any], image: Image.Image) -> bytes:
-    """PNG bytes of ``image`` carrying ``card``; a V3 card also gets a V2 ``chara`` chunk for older tools."""
+def write_png_card(card: dict[str, Any], image: Image.Image | bytes) -> bytes:
+    """PNG bytes of ``image`` carrying ``card``; a V3 card also gets a V2 ``chara`` chunk for older tools.
+
+    ``image`` as PNG bytes is kept as it is, chunk for chunk: any card already inside is replaced."""
     if card.get("spec") not in SPEC_OF_NAME:
         raise PersonaError(f"spec: unsupported {card.get('spec')!r} (expected 'chara_card_v2' or 'chara_card_v3')")
-    info = PngImagePlugin.PngInfo()
+    texts = []
     if card["spec"] == SPECS["v3"][0]:
-        info.add_text("ccv3", _base64_json(card))
+        texts.append(("ccv3", _base64_json(card)))
         card = {**card, "spec": SPECS["v2"][0], "spec_version": SPECS["v2"][1]}
-    info.add_text("chara", _base64_json(card))
+    texts.append(("chara", _base64_json(card)))
+    if isinstance(image, (bytes, bytearray)):
+        chunks = _without_card(_png_chunks(bytes(image), "avatar"))
+        added = [(b"tEXt", keyword.encode("latin-1") + b"\0" + text.encode("latin-1")) for keyword, text in texts]
+        return _png_bytes([chunks[0], *added, *chunks[1:]])  # right after IHDR, where Pillow puts them too
+    info = PngImagePlugin.PngInfo()
+    for keyword, text in texts:
+        info.add_text(keyword, text)
     buffer = BytesIO()
     image.save(buffer, format="PNG", pnginfo=info)
     return buffer.getvalue()
 
 
 def _png_texts(png: bytes, source: str) -> dict[str, str]:
-    """The tEXt chunks of a PNG by keyword; walks the chunks so that damage is reported, not guessed."""
+    """The tEXt chunks of a PNG by keyword."""
+    texts: dict[str, str] = {}
+    for kind, body in _png_chunks(png, source):
+        if kind == b"tEXt":
+            keyword, _, text = body.partition(b"\0")
+            texts.setdefault(keyword.decode("latin-1").lower(), text.decode("latin-1"))
+    return texts
+
+
+def _png_chunks(png: bytes, source: str) -> list[tuple[bytes, bytes]]:
+    """(type, body) of every chunk up to IEND; walks them so that damage is reported, not guessed."""
     if not png.startswith(PNG_SIGNATURE):
         raise PersonaError(f"{source}: not a PNG file (the PNG signature is missing)")
-    texts: dict[str, str] = {}
+    chunks: list[tuple[bytes, bytes]] = []
     offset = len(PNG_SIGNATURE)
     while True:
         if offset + 8 > len(png):
@@ -508,12 +592,32 @@ def _png_texts(png: bytes, source: str) -> dict[str, str]:
         body = png[offset + 8 : end - 4]
         if zlib.crc32(kind + body) != struct.unpack(">I", png[end - 4 : end])[0]:
             raise PersonaError(f"{source}: corrupt PNG: chunk {name!r} at byte {offset} fails its CRC check")
-        if kind == b"tEXt":
-            keyword, _, text = body.partition(b"\0")
-            texts.setdefault(keyword.decode("latin-1").lower(), text.decode("latin-1"))
+        chunks.append((kind, body))
         if kind == b"IEND":
-            return texts
+            return chunks
         offset = end
+
+
+def _without_card(chunks: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The chunks less any text chunk holding a card (``chara``, ``ccv3``, in tEXt, zTXt or iTXt)."""
+    return [(kind, body) for kind, body in chunks
+            if not (kind in (b"tEXt", b"zTXt", b"iTXt") and body.partition(b"\0")[0].decode("latin-1").lower() in CARD_KEYWORDS)]
+
+
+def _png_bytes(chunks: list[tuple[bytes, bytes]]) -> bytes:
+    return PNG_SIGNATURE + b"".join(struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body)) for kind, body in chunks)
+
+
+def _is_placeholder(png: bytes, card: PersonaCard) -> bool:
+    """Whether a picture is the placeholder Atelier draws for this card (not worth keeping: it is drawn again)."""
+    try:
+        with Image.open(BytesIO(png)) as image:
+            if image.size != (PLACEHOLDER_SIZE, PLACEHOLDER_SIZE):
+                return False
+            pixels = image.convert("RGB").tobytes()
+    except (UnidentifiedImageError, OSError):
+        return False
+    return pixels == _placeholder_avatar(card).tobytes()
 
 
 def _base64_json(card: dict[str, Any]) -> str:
@@ -531,22 +635,37 @@ def _decode_json(raw: bytes, where: str) -> Any:
         raise PersonaError(f"{where}: not valid JSON ({error.msg} at line {error.lineno}, column {error.colno})") from None
 
 
-def _open_avatar(avatar: str | os.PathLike[str] | Image.Image) -> Image.Image:
+def _open_avatar(avatar: str | os.PathLike[str] | Image.Image | bytes) -> Image.Image | bytes:
+    """A PIL image, or the bytes of a PNG (kept as they are, once Pillow has read them whole)."""
     if isinstance(avatar, Image.Image):
         image = avatar
     else:
+        where = "avatar (bytes)" if isinstance(avatar, (bytes, bytearray)) else f"avatar {avatar}"
         try:
-            with Image.open(avatar) as opened:
+            raw = bytes(avatar) if isinstance(avatar, (bytes, bytearray)) else Path(avatar).read_bytes()
+            with Image.open(BytesIO(raw)) as opened:
                 opened.load()
                 image = opened.copy()
         except FileNotFoundError:
-            raise PersonaError(f"avatar {avatar}: no such file") from None
-        except (UnidentifiedImageError, OSError) as error:
-            raise PersonaError(f"avatar {avatar}: not an image Pillow can read ({error})") from None
+            raise PersonaError(f"{where}: no such file") from None
+        except IsADirectoryError:
+            raise PersonaError(f"{where}: a folder, not an image") from None
+        except (UnidentifiedImageError, OSError, SyntaxError) as error:
+            raise PersonaError(f"{where}: not an image Pillow can read ({error})") from None
+        if raw.startswith(PNG_SIGNATURE):
+            _png_chunks(raw, where)  # whole, so it can be written back chunk for chunk
+            return raw
     return image if image.mode in ("1", "L", "LA", "P", "RGB", "RGBA") else image.convert("RGBA")
 
 
-def _placeholder_avatar(card: PersonaCard, size: int = 512) -> Image.Image:
+def save_avatar(png: bytes, path: str | os.PathLike[str]) -> Path:
+    """Keep a card's picture (from ``import_card_with_avatar``) at `path`, atomically."""
+    path = Path(path)
+    _write_atomically(path, png)
+    return path
+
+
+def _placeholder_avatar(card: PersonaCard, size: int = PLACEHOLDER_SIZE) -> Image.Image:
     """A plain portrait silhouette: first palette colour behind, a contrasting one for the figure,
     and the whole palette as a band along the bottom."""
     colours = [colour.hex for colour in card.visual.palette]

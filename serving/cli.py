@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from persona.card import PersonaError, list_personas, load_persona, persona_path, read_persona_file, save_persona
+from persona.card import PersonaError, avatar_path, list_personas, load_persona, persona_path, read_persona_file, save_persona
 from persona.memory import MemoryStoreError, open_store
 from pipelines.dialogue import DialogueError, prepare_embedded_model
 from serving import doctor, fashion_cli, music_cli
@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate = personas.add_parser("validate", help="check persona files; exit 1 if any is invalid")
     validate.add_argument("targets", nargs="*", help="persona ids or YAML files (default: every persona)")
     validate.set_defaults(run=run_persona_validate)
-    importing = personas.add_parser("import", help="import a Character Card V2/V3 (.json or .png) as a persona")
+    importing = personas.add_parser("import", help="import a Character Card V2/V3 (.json or .png) as a persona; a PNG card's picture is kept beside it")
     importing.add_argument("card", type=Path, help="the card file")
     importing.add_argument("--id", type=persona_id_argument, help="persona id to save as (default: from the card)")
     importing.add_argument("--force", action="store_true", help="replace an existing persona with the same id")
@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     exporting.add_argument("persona", type=persona_id_argument, help="persona id")
     exporting.add_argument("output", type=Path, help="output file: .json or .png")
     exporting.add_argument("--spec", choices=["v2", "v3"], default="v3", help="card version (default: v3)")
-    exporting.add_argument("--avatar", type=Path, help="image for a .png card (default: drawn from her palette)")
+    exporting.add_argument("--avatar", type=Path, help="image for a .png card (default: her own picture, <id>.png beside her card, else one drawn from her palette)")
     exporting.set_defaults(run=run_persona_export)
 
     memory = commands.add_parser("memory", help="what she remembers about a fan: show, export, forget").add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -202,9 +202,9 @@ def run_persona_validate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_persona_import(args: argparse.Namespace, settings: Settings) -> int:
-    from persona.interchange import import_card
+    from persona.interchange import import_card_with_avatar, save_avatar
 
-    card = import_card(args.card)
+    card, picture = import_card_with_avatar(args.card)
     if args.id:
         card = card.model_copy(update={"id": args.id})
         card = type(card).from_data(card.to_data(), f"--id {args.id}")
@@ -212,6 +212,11 @@ def run_persona_import(args: argparse.Namespace, settings: Settings) -> int:
     if target.exists() and not args.force:
         raise PersonaError(f"persona {card.id!r} already exists at {target}; use --force to replace it or --id to save under another id")
     print(save_persona(card, settings.personas_dir))
+    kept = avatar_path(card.id, settings.personas_dir)
+    if picture is not None:
+        log(f"her picture: {save_avatar(picture, kept)}")
+    elif kept.is_file():
+        log(f"her picture stays {kept} (the card has none of its own); delete it to draw one from her palette")
     return 0
 
 
@@ -222,7 +227,10 @@ def run_persona_export(args: argparse.Namespace, settings: Settings) -> int:
     if args.avatar is not None and args.output.suffix.lower() != ".png":
         raise UsageError(f"--avatar: a {args.output.suffix} card holds no picture; export to a .png file to include {args.avatar}")
     card = load_persona(args.persona, settings.personas_dir)
-    export_card(card, args.output, spec=args.spec, avatar=args.avatar)
+    avatar = args.avatar
+    if avatar is None and args.output.suffix.lower() == ".png" and avatar_path(card.id, settings.personas_dir).is_file():
+        avatar = avatar_path(card.id, settings.personas_dir)  # her own picture, kept when her card was imported
+    export_card(card, args.output, spec=args.spec, avatar=avatar)
     print(args.output)
     return 0
 

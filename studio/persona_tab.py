@@ -15,8 +15,8 @@ from typing import Any
 import gradio as gr
 import yaml
 
-from persona.card import PersonaCard, PersonaError, save_persona
-from persona.interchange import export_card, import_card
+from persona.card import PersonaCard, PersonaError, avatar_path, save_persona
+from persona.interchange import export_card, import_card_with_avatar, save_avatar
 from persona.memory import MemoryStoreError
 from persona.memory.records import check_fan_id
 from persona.memory.retrieval import Recall
@@ -49,6 +49,7 @@ def build_persona_tab(context: StudioContext, studio: gr.Blocks) -> None:
                 file_format = gr.Radio(["json", "png"], value="png", label="Format")
                 export = gr.Button("Export")
                 exported = gr.File(label="Exported card", interactive=False)
+        picture = gr.State(None)  # the last imported card's own picture: {"id": ..., "png": bytes}
 
     def validate_card(text: str) -> str:
         try:
@@ -57,12 +58,14 @@ def build_persona_tab(context: StudioContext, studio: gr.Blocks) -> None:
             return problem(error)
         return f"✅ Valid: **{parsed.name}** (`{parsed.id}`), {len(parsed.canon)} canon entries."
 
-    def save_card(text: str) -> tuple[str, str]:
+    def save_card(text: str, imported_picture: dict | None) -> tuple[str, str]:
         try:
             parsed = parse_card(text)
         except PersonaError as error:
             return problem(error, "Not saved: the card has problems"), gr.skip()
         path = save_persona(parsed, context.settings.personas_dir)
+        if imported_picture and imported_picture["id"] == parsed.id:  # the imported card's picture is kept beside it
+            save_avatar(imported_picture["png"], avatar_path(parsed.id, context.settings.personas_dir))
         if parsed.id == context.persona.id:
             context.persona = parsed
         return f"✅ Saved to `{path}`. The chat uses it from the next start.", card_summary(parsed)
@@ -73,31 +76,42 @@ def build_persona_tab(context: StudioContext, studio: gr.Blocks) -> None:
         fresh = load_persona(context.persona.id, context.settings.personas_dir)
         return card_yaml(fresh), card_summary(fresh), f"`{fresh.id}.yaml` as saved. Edit, then validate or save; saved changes reach the chat at the next start."
 
-    def import_file(path: str | None) -> tuple[str, str]:
+    def import_file(path: str | None) -> tuple[str, str, dict | None]:
         if not path:
             raise gr.Error("Choose a Character Card file (.json or .png) first.")
         try:
-            imported = import_card(Path(path))
+            imported, png = import_card_with_avatar(Path(path))
         except PersonaError as error:
             raise gr.Error(f"Not a card Atelier can read: {error}") from None
-        return card_yaml(imported), f"Imported **{imported.name}** (`{imported.id}`) into the editor; Save keeps it as `{imported.id}.yaml`."
+        kept = f" and her picture as `{imported.id}.png`" if png else ""
+        message = f"Imported **{imported.name}** (`{imported.id}`) into the editor; Save keeps it as `{imported.id}.yaml`{kept}."
+        return card_yaml(imported), message, {"id": imported.id, "png": png} if png else None
 
-    def export_file(text: str, spec_name: str, suffix: str) -> str:
+    def export_file(text: str, spec_name: str, suffix: str, imported_picture: dict | None) -> str:
         try:
             parsed = parse_card(text)
         except PersonaError as error:
             raise gr.Error(str(error)) from None
         if suffix not in ("json", "png") or spec_name not in ("v2", "v3"):
             raise gr.Error("Format is json or png, spec is v2 or v3.")
+        # Her own picture: the card just imported, else the one kept beside her card; else one drawn from her palette.
+        avatar = None
+        if imported_picture and imported_picture["id"] == parsed.id:
+            avatar = imported_picture["png"]
+        elif avatar_path(parsed.id, context.settings.personas_dir).is_file():
+            avatar = avatar_path(parsed.id, context.settings.personas_dir)
         folder = scratch_dir("card")
-        return str(export_card(parsed, folder / f"{parsed.id}.{suffix}", spec=spec_name))
+        try:
+            return str(export_card(parsed, folder / f"{parsed.id}.{suffix}", spec=spec_name, avatar=avatar if suffix == "png" else None))
+        except PersonaError as error:
+            raise gr.Error(str(error)) from None
 
     studio.load(reload_card, None, [editor, summary, status], api_visibility="private")
     validate.click(validate_card, editor, status, api_name="persona_validate")
-    save.click(save_card, editor, [status, summary], api_name="persona_save")
+    save.click(save_card, [editor, picture], [status, summary], api_name="persona_save")
     reload.click(reload_card, None, [editor, summary, status], api_name="persona_card")
-    upload.upload(import_file, upload, [editor, status], api_name="persona_import")
-    export.click(export_file, [editor, spec, file_format], exported, api_name="persona_export")
+    upload.upload(import_file, upload, [editor, status, picture], api_name="persona_import")
+    export.click(export_file, [editor, spec, file_format, picture], exported, api_name="persona_export")
 
     with gr.Tab("Memory", id="persona-memory"):
         gr.Markdown("What she remembers about one fan, how she feels about them, and why memories come back in a turn.")

@@ -12,10 +12,18 @@ from io import BytesIO
 from pathlib import Path
 
 import pytest
-from PIL import Image, PngImagePlugin
+from PIL import Image, ImageDraw, PngImagePlugin
 
 from persona.card import PersonaCard, PersonaError, read_persona_file
-from persona.interchange import card_from_dict, card_to_dict, export_card, import_card, read_png_card, write_png_card
+from persona.interchange import (
+    card_from_dict,
+    card_to_dict,
+    export_card,
+    import_card,
+    import_card_with_avatar,
+    read_png_card,
+    write_png_card,
+)
 
 DATA = Path(__file__).parent / "data"
 PERSONAS = Path(__file__).parent.parent / "configs" / "personas"
@@ -286,6 +294,181 @@ def test_an_edit_in_atelier_replaces_the_kept_wording():
     entry = data["character_book"]["entries"][0]
     assert entry["content"] == "Eldoria is older than the kingdom that claims it."
     assert entry["id"] == 0 and entry["comment"] == "Eldoria" and entry["extensions"]["probability"] == 100
+
+
+def test_v1_top_level_copies_keep_their_own_value_and_type():
+    """SillyTavern's top-level V1 copies come back as the card had them: a `tags: ""` string stays
+    a string, a null stays null, a stale copy stays as it was while the data field is unchanged."""
+    source = load_fixture("seraphina_v2.json")
+    source.update(tags="", creatorcomment=None, personality="Kind.", name="Seraphina the Guardian")
+
+    card = card_from_dict(source)
+    exported = card_to_dict(card, "v2")
+
+    assert exported["tags"] == "" and exported["data"]["tags"] == []
+    assert exported["creatorcomment"] is None and exported["personality"] == "Kind." and exported["name"] == "Seraphina the Guardian"
+    assert without_atelier(exported) == source
+    assert card_from_dict(json.loads(json.dumps(exported))) == card  # and again
+
+    # Once the data field changes, its V1 copy follows it, in the copy's own type.
+    edited = card.model_copy(update={"name": "Sera", "interchange": {**card.interchange, "data": {**card.interchange.get("data", {}), "tags": ["forest", "healer"]}}})
+    again = card_to_dict(edited, "v2")
+    assert again["tags"] == "forest, healer" and again["data"]["tags"] == ["forest", "healer"]
+    assert again["name"] == again["data"]["name"] == "Sera"
+    assert again["creatorcomment"] is None  # data.creator_notes unchanged
+
+
+def test_v1_tags_string_survives_a_png_file_round_trip(tmp_path):
+    source = load_fixture("seraphina_v2.json")
+    source["tags"] = ""
+    path = tmp_path / "seraphina.png"
+    path.write_bytes(png_with_texts({"chara": b64(source)}))
+
+    exported = export_card(import_card(path), tmp_path / "again.json", spec="v2")
+
+    assert json.loads(exported.read_text())["tags"] == ""
+
+
+# ---------------------------------------------------------------------- a card's own picture
+
+
+def drawn_picture(size: tuple[int, int] = (160, 240)) -> Image.Image:
+    """A real picture, not a flat colour: gradients, shapes and half see-through corners."""
+    width, height = size
+    image = Image.new("RGBA", size)
+    image.putdata([(x * 255 // (width - 1), y * 255 // (height - 1), (x * y) % 256, 255 if (x - width / 2) ** 2 + (y - height / 2) ** 2 < (width * 0.7) ** 2 else 90)
+                   for y in range(height) for x in range(width)])
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((width * 0.25, height * 0.12, width * 0.75, height * 0.45), fill=(250, 220, 180, 255))
+    draw.rectangle((width * 0.1, height * 0.6, width * 0.9, height * 0.95), outline=(20, 20, 60, 255), width=5)
+    return image
+
+
+def picture_card(card: dict, path: Path, picture: Image.Image | None = None) -> Path:
+    """A card as SillyTavern saves one: her picture, the card in a tEXt chunk, and a chunk of the picture's own."""
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", "drawn for the test")
+    info.add_text("chara", b64(card))
+    (picture or drawn_picture()).save(path, pnginfo=info)
+    return path
+
+
+def pixels(image: Path | bytes) -> tuple:
+    with Image.open(BytesIO(image) if isinstance(image, bytes) else image) as opened:
+        opened.load()
+        return opened.mode, opened.size, opened.tobytes()
+
+
+def chunks(png: bytes, kind: bytes) -> list[bytes]:
+    found, offset = [], 8
+    while offset < len(png):
+        length, name = struct.unpack(">I4s", png[offset : offset + 8])
+        if name == kind:
+            found.append(png[offset + 8 : offset + 8 + length])
+        offset += 12 + length
+    return found
+
+
+def test_a_png_cards_picture_is_kept_and_written_back_as_it_was(tmp_path):
+    source = load_fixture("seraphina_v2.json")
+    path = picture_card(source, tmp_path / "seraphina.png")
+
+    card, picture = import_card_with_avatar(path)
+
+    assert card == import_card(path) and picture is not None
+    assert pixels(picture) == pixels(path) and pixels(picture)[0] == "RGBA"
+    with Image.open(BytesIO(picture)) as image:
+        assert image.text == {"Comment": "drawn for the test"}, "the card is taken out, the picture's own chunks stay"
+    for spec in ("v2", "v3"):
+        exported = export_card(card, tmp_path / f"again-{spec}.png", spec=spec, avatar=picture)
+        assert pixels(exported) == pixels(path)
+        assert chunks(exported.read_bytes(), b"IDAT") == chunks(path.read_bytes(), b"IDAT"), "the image data byte for byte"
+        assert without_atelier(card_to_dict(import_card(exported), "v2")) == source
+        assert len(chunks(exported.read_bytes(), b"tEXt")) == (3 if spec == "v3" else 2)  # Comment, [ccv3,] chara: no stale card
+
+
+def test_a_json_card_or_atelier_s_own_placeholder_has_no_picture_to_keep(tmp_path, rich_card):
+    assert import_card_with_avatar(export_card(rich_card, tmp_path / "mina.json"))[1] is None
+    card, picture = import_card_with_avatar(export_card(rich_card, tmp_path / "mina.png").read_bytes())
+    assert card == rich_card and picture is None, "the palette placeholder is drawn again on export, not kept"
+
+
+@pytest.fixture
+def personas_dir(tmp_path, monkeypatch) -> Path:
+    folder = tmp_path / "personas"
+    folder.mkdir()
+    monkeypatch.delenv("ATELIER_CONFIG", raising=False)
+    monkeypatch.setenv("ATELIER_PERSONAS_DIR", str(folder))
+    return folder
+
+
+def test_atelier_persona_import_then_export_keeps_the_cards_picture(tmp_path, personas_dir, capsys):
+    from serving.cli import main
+
+    source = load_fixture("seraphina_v2.json")
+    card_file = picture_card(source, tmp_path / "Seraphina.png")
+
+    assert main(["persona", "import", str(card_file)]) == 0
+    assert (personas_dir / "seraphina.yaml").is_file() and pixels(personas_dir / "seraphina.png") == pixels(card_file)
+    assert main(["persona", "export", "seraphina", str(tmp_path / "out.png"), "--spec", "v2"]) == 0
+
+    assert pixels(tmp_path / "out.png") == pixels(card_file)
+    assert without_atelier(read_png_card((tmp_path / "out.png").read_bytes())) == source
+    assert main(["persona", "export", "seraphina", str(tmp_path / "out.json")]) == 0  # a JSON card: no picture, no complaint
+
+    # --avatar replaces her picture in the export (and only there).
+    drawn_picture((90, 60)).convert("RGB").save(tmp_path / "other.jpg", quality=95)
+    assert main(["persona", "export", "seraphina", str(tmp_path / "replaced.png"), "--avatar", str(tmp_path / "other.jpg")]) == 0
+    with Image.open(tmp_path / "replaced.png") as replaced:
+        assert replaced.size == (90, 60)
+    assert import_card(tmp_path / "replaced.png") == import_card(tmp_path / "out.png")
+    assert pixels(personas_dir / "seraphina.png") == pixels(card_file)
+
+    # A second import of the same card under another id keeps a picture for that id too.
+    assert main(["persona", "import", str(card_file), "--id", "sera"]) == 0
+    assert pixels(personas_dir / "sera.png") == pixels(card_file)
+    capsys.readouterr()
+
+
+def test_the_studio_keeps_an_imported_cards_picture(tmp_path, personas_dir):
+    """The Persona tab: import a picture card, save it, export it: the same picture."""
+    import os
+
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    import gradio as gr
+    from gradio_client import Client, handle_file
+
+    from serving.settings import load_settings
+    from studio.context import StudioContext
+    from studio.library import Library
+    from studio.persona_tab import build_persona_tab
+
+    source = load_fixture("seraphina_v2.json")
+    card_file = picture_card(source, tmp_path / "seraphina.png")
+    settings = load_settings()
+    context = StudioContext(settings=settings, persona=get_rich_card(), library=Library(tmp_path / "library"))
+    with gr.Blocks() as demo:
+        build_persona_tab(context, demo)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    client = Client(url, verbose=False, download_files=str(tmp_path / "downloads"))
+    try:
+        text, message = client.predict(handle_file(str(card_file)), api_name="/persona_import")
+        assert "her picture" in message
+        before_save = Path(client.predict(text, "v3", "png", api_name="/persona_export"))
+        assert pixels(before_save) == pixels(card_file)
+        assert "Saved" in client.predict(text, api_name="/persona_save")[0]
+        assert pixels(personas_dir / "seraphina.png") == pixels(card_file)
+        fresh = Client(url, verbose=False, download_files=str(tmp_path / "downloads-2"))  # a new page: only the saved picture
+        try:
+            exported = Path(fresh.predict(text, "v2", "png", api_name="/persona_export"))
+        finally:
+            fresh.close()
+        assert pixels(exported) == pixels(card_file)
+        assert without_atelier(read_png_card(exported.read_bytes())) == source
+    finally:
+        client.close()
+        demo.close()
+        context.library.close()
 
 
 # ------------------------------------------------------------------------------- a V3 card
