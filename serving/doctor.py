@@ -107,8 +107,8 @@ def check_dialogue(settings: Settings) -> list[Check]:
                             "" if present else "set dialogue.model_dir to a local model folder, or unset it for the embedded SmolLM2"))
     else:
         checks.append(embedded_model(settings.cache_path))
-    if config.tokenizer_dir is not None and not (config.tokenizer_dir / "tokenizer_config.json").is_file():
-        checks.append(Check("tokenizer", "missing", f"dialogue.tokenizer_dir {config.tokenizer_dir} has no tokenizer_config.json",
+    if config.tokenizer_dir is not None and not any((config.tokenizer_dir / name).is_file() for name in ("tokenizer_config.json", "tokenizer.json")):
+        checks.append(Check("tokenizer", "missing", f"dialogue.tokenizer_dir {config.tokenizer_dir} has no tokenizer (tokenizer_config.json or tokenizer.json)",
                             "copy the served model's tokenizer files there, or point dialogue.tokenizer_dir at the model folder"))
     return checks
 
