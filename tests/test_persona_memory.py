@@ -164,7 +164,7 @@ def test_chat_with_a_fan_id_remembers_across_runs_and_memory_cli(cache_dir, mode
     assert "forgot 6 memories" in atelier("memory", "forget", "--fan", "jisoo", env=env).stdout
     assert "(0 memories)" in atelier("memory", "show", "--fan", "jisoo", env=env).stdout
     bad = atelier("memory", "show", "--fan", "x' or '1'='1", env=env)
-    assert bad.returncode == 1 and "fan id" in bad.stderr
+    assert bad.returncode == 2 and "is not a fan id" in bad.stderr  # refused as an argument, before any store is opened
 
 
 ADVERSARIAL = [
