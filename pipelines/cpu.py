@@ -70,7 +70,12 @@ def resolve_dtype(setting: DtypeSetting | torch.dtype | None = "auto") -> torch.
     return {"bfloat16": torch.bfloat16, "float32": torch.float32}[setting]
 
 
-def describe_cpu() -> str:
-    """One line for logs and benchmark output: the model, its vector features and the auto dtype."""
+def cpu_summary() -> str:
+    """'AMD EPYC (avx2, avx512, avx512_bf16; x86_64, 2 threads)': the model and its vector features."""
     features = [name for name, present in cpu_features().items() if present]
-    return f"{cpu_model()} ({', '.join(features) or 'no AVX2'}; {platform.machine()}, {torch.get_num_threads()} threads); auto dtype {str(resolve_dtype()).removeprefix('torch.')}"
+    return f"{cpu_model()} ({', '.join(features) or 'no AVX2'}; {platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def describe_cpu() -> str:
+    """One line for benchmark output: the CPU and the dtype `auto` picks on it."""
+    return f"{cpu_summary()}; auto dtype {str(resolve_dtype()).removeprefix('torch.')}"

@@ -8,6 +8,7 @@ import yaml
 
 from conftest import PERSONAS, atelier
 from persona.card import load_persona
+from pipelines.cpu import cpu_model, native_bf16, resolve_dtype
 
 
 def test_help_lists_the_commands():
@@ -31,6 +32,11 @@ def test_terminal_chat_streams_in_character(cache_dir, model_dir):
     assert len(replies) == 2 and all(reply.strip() for reply in replies), result.stdout
     assert "cat-bobbin" in result.stdout, "the /prompt report names the lore that Bobbin triggered"
     assert "(conversation forgotten)" in result.stdout
+    # The start names the dtype chosen for this CPU; the terminal shows no library warnings.
+    dtype = str(resolve_dtype("auto")).removeprefix("torch.")
+    why = "bf16 is native here" if native_bf16() else "bf16 would be emulated here"
+    assert f"Dialogue model in {dtype} ({why}) on {cpu_model()}" in result.stderr
+    assert "Warning" not in result.stdout + result.stderr
 
 
 def test_chat_with_an_unknown_persona_fails_clearly(cache_dir):

@@ -331,7 +331,7 @@ async def test_vllm_drafts_designs_within_the_schema(vllm_server, haeun):
     from pipelines.dialogue.openai_compatible import OpenAICompatibleBackend
 
     backend = OpenAICompatibleBackend(vllm_server.base_url, "smollm2", timeout_s=300)
-    designer = LLMDesigner(backend, haeun.fashion, haeun.visual, max_designs=4, batch_size=2, timeout_s=300, temperature=0.0)
+    designer = LLMDesigner(backend, haeun.fashion, haeun.visual, max_designs=2, batch_size=2, timeout_s=300, temperature=0.0)
     brief = DesignBrief(text="flowers on Venus", n=6, seed=1)
     text, finished = await backend.complete(designer.messages(brief, 2), designer.params(brief, 0, 2))
     drafts = designs_in_reply(text)  # the server kept to the schema: whole designs parse, even from a cut-off reply

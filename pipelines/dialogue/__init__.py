@@ -23,7 +23,7 @@ from pipelines.dialogue.base import (
     Usage,
 )
 from pipelines.dialogue.embedded import embedded_model_dir, prepare_embedded_model
-from pipelines.cpu import DtypeSetting, describe_cpu, resolve_dtype
+from pipelines.cpu import DtypeSetting, cpu_summary, native_bf16, resolve_dtype
 from pipelines.model_folder import folder_problem
 
 MODEL_DIR_EXPECTED = "a local transformers model folder (config.json, the weights and the tokenizer), or unset it for the embedded SmolLM2"
@@ -95,8 +95,8 @@ def create_backend(config: DialogueConfig, cache_dir: Path, log=lambda _: None) 
     from pipelines.dialogue.local import LocalBackend
 
     dtype = resolve_dtype(config.dtype)
-    how = "auto" if config.dtype == "auto" else "dialogue.dtype"
-    log(f"Dialogue model in {str(dtype).removeprefix('torch.')} ({how}) on {describe_cpu()}")
+    why = ("bf16 is native here" if native_bf16() else "bf16 would be emulated here") if config.dtype == "auto" else "set by dialogue.dtype"
+    log(f"Dialogue model in {str(dtype).removeprefix('torch.')} ({why}) on {cpu_summary()}")
     return LocalBackend.from_pretrained(resolve_model_dir(config, cache_dir, log), dtype=dtype)
 
 
