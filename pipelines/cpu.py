@@ -18,9 +18,10 @@ import torch
 DtypeSetting = Literal["auto", "bfloat16", "float32"]
 
 
-def _torch_reports(name: str) -> bool:
-    check = getattr(torch.cpu, name, None)  # private helpers; absent in some builds
-    return bool(check()) if check is not None else False
+def _has(torch_check: str, cpuinfo_flag: str) -> bool:
+    """What PyTorch's own CPUID probe says (the kernels it will pick), else the kernel's flags."""
+    check = getattr(torch.cpu, torch_check, None)  # private helpers; absent in some builds
+    return bool(check()) if check is not None else cpuinfo_flag in _cpuinfo_flags()
 
 
 def _cpuinfo_flags() -> set[str]:
@@ -47,12 +48,11 @@ def cpu_model() -> str:
 
 @cache
 def cpu_features() -> dict[str, bool]:
-    flags = _cpuinfo_flags()
     return {
-        "avx2": _torch_reports("_is_avx2_supported") or "avx2" in flags,
-        "avx512": _torch_reports("_is_avx512_supported") or "avx512f" in flags,
-        "avx512_bf16": _torch_reports("_is_avx512_bf16_supported") or "avx512_bf16" in flags,
-        "amx": _torch_reports("_is_amx_tile_supported") or "amx_bf16" in flags,
+        "avx2": _has("_is_avx2_supported", "avx2"),
+        "avx512": _has("_is_avx512_supported", "avx512f"),
+        "avx512_bf16": _has("_is_avx512_bf16_supported", "avx512_bf16"),
+        "amx": _has("_is_amx_tile_supported", "amx_bf16"),
     }
 
 
