@@ -1,0 +1,173 @@
+"""Reply-quality benchmark: prints one JSON object.
+
+Her replies to the fan messages in bench/replies.yaml (canon questions with known answers,
+greetings, her work, the fan's own life, requests, off-topic, hostile), made as the chat makes
+them (her prompt, the configured generation settings, a fixed seed per message), and judged by
+`persona/reply_quality.py`:
+
+- canon accuracy: a question with a known answer is answered when the reply says it;
+- contradictions: her claims about herself that her identity or canon refutes;
+- degeneration: a sentence or a 4-word run said twice, or a reply cut by the token limit
+  mid-sentence;
+- confusion: the fan's stated name, pets or people spoken of as hers;
+- length in sentences and words, and relevance (MiniLM cosine of reply and message).
+
+30% of the messages (positions 2, 5 and 8 of every ten) are a held-out split that no tuning
+may look at; both splits are reported. `--show N` adds N replies of each kind to read.
+
+Run: .venv/bin/python bench/replies.py [--backend local|vllm|both] [--limit N] [--show 2] [--save rows.jsonl]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from persona.card import load_persona  # noqa: E402
+from persona.memory.consistency import CanonChecker  # noqa: E402
+from persona.memory.embeddings import Embedder  # noqa: E402
+from persona.prompt import FanProfile, PromptBuilder  # noqa: E402
+from persona.reply_quality import FanFacts, judge_reply  # noqa: E402
+from pipelines.cpu import describe_cpu  # noqa: E402
+from pipelines.dialogue import TextDelta, prepare_embedded_model  # noqa: E402
+from pipelines.dialogue.local import LocalBackend  # noqa: E402
+from pipelines.dialogue.openai_compatible import OpenAICompatibleBackend  # noqa: E402
+from serving.settings import load_settings  # noqa: E402
+
+MESSAGES = REPO / "bench" / "replies.yaml"
+HELD_OUT = {2, 5, 8}  # positions in every ten
+
+
+def load_items() -> list[dict]:
+    items = []
+    for kind, entries in yaml.safe_load(MESSAGES.read_text()).items():
+        for entry in entries:
+            items.append({"kind": kind, **entry})
+    for position, item in enumerate(items):
+        item["split"] = "held_out" if position % 10 in HELD_OUT else "tuning"
+    return items
+
+
+async def reply_to(backend, builder: PromptBuilder, item: dict, params) -> tuple[str, str, float]:
+    fan = FanFacts(**item.get("fan", {}))
+    prompt = builder.build([], item["message"], FanProfile(name=fan.name))
+    parts, finish_reason = [], "stop"
+    started = time.perf_counter()
+    async for event in backend.stream(prompt.messages, params):
+        if isinstance(event, TextDelta):
+            parts.append(event.text)
+        else:
+            finish_reason = event.finish_reason
+    return "".join(parts), finish_reason, time.perf_counter() - started
+
+
+def percentile(values: list[float], share: float) -> float:
+    return float(np.percentile(values, share * 100)) if values else 0.0
+
+
+def summarise(rows: list[dict]) -> dict:
+    canon = [row for row in rows if row["canon_hit"] is not None]
+    with_fan_facts = [row for row in rows if row["kind"] == "fan_life"]
+    share = lambda count, total: round(count / total, 3) if total else None  # noqa: E731
+    words = [row["words"] for row in rows]
+    sentences = [row["sentences"] for row in rows]
+    relevance = [row["relevance"] for row in rows]
+    return {
+        "replies": len(rows),
+        "canon_accuracy": share(sum(row["canon_hit"] for row in canon), len(canon)),
+        "canon_questions": len(canon),
+        "contradiction_rate": share(sum(bool(row["contradictions"]) for row in rows), len(rows)),
+        "degenerate_rate": share(sum(row["degenerate"] for row in rows), len(rows)),
+        "repeated_sentence_rate": share(sum(row["repeated_sentence"] for row in rows), len(rows)),
+        "repeated_4_word_run_rate": share(sum(bool(row["repeated_run"]) for row in rows), len(rows)),
+        "cut_mid_sentence_rate": share(sum(row["cut_mid_sentence"] for row in rows), len(rows)),
+        "confusion_rate": share(sum(bool(row["confused"]) for row in rows), len(rows)),
+        "confusion_rate_fan_life": share(sum(bool(row["confused"]) for row in with_fan_facts), len(with_fan_facts)),
+        "words_p50_p90_max": [percentile(words, 0.5), percentile(words, 0.9), max(words, default=0)],
+        "sentences_p50_p90_max": [percentile(sentences, 0.5), percentile(sentences, 0.9), max(sentences, default=0)],
+        "relevance_mean_p10": [round(statistics.mean(relevance), 3) if relevance else None, round(percentile(relevance, 0.1), 3)],
+        "seconds_per_reply_p50": round(percentile([row["seconds"] for row in rows], 0.5), 2),
+    }
+
+
+async def measure(backend, builder: PromptBuilder, items: list[dict], params, checker: CanonChecker, embedder: Embedder,
+                  save: Path | None = None, label: str = "") -> list[dict]:
+    today = dt.date.today()
+    rows = []
+    for index, item in enumerate(items):
+        reply, finish_reason, seconds = await reply_to(backend, builder, item, params.model_copy(update={"seed": index}))
+        quality = judge_reply(reply, checker, today, finish_reason, item.get("expect"), FanFacts(**item.get("fan", {})))
+        vectors = embedder.embed([item["message"], reply or " "])
+        rows.append({
+            "kind": item["kind"], "split": item["split"], "message": item["message"], "reply": reply,
+            "finish_reason": finish_reason, "seconds": seconds, "relevance": float(vectors[0] @ vectors[1]),
+            "degenerate": quality.degenerate, **{key: value for key, value in vars(quality).items()},
+        })
+        print(f"[{index + 1}/{len(items)}] {item['kind']}: {seconds:.1f} s", file=sys.stderr, flush=True)
+    if save:
+        with save.open("a") as file:
+            file.writelines(json.dumps({"backend": label, **row}, ensure_ascii=False) + "\n" for row in rows)
+    return rows
+
+
+def report(rows: list[dict], show: int) -> dict:
+    figures = {split: summarise([row for row in rows if row["split"] == split]) for split in ("tuning", "held_out")}
+    figures["all"] = summarise(rows)
+    if show:
+        kinds = dict.fromkeys(row["kind"] for row in rows)
+        figures["examples"] = {kind: [{key: row[key] for key in ("message", "reply", "canon_hit", "contradictions", "confused", "repeated_run")}
+                                      for row in rows if row["kind"] == kind][:show] for kind in kinds}
+    return figures
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backend", choices=["local", "vllm", "both"], default="local")
+    parser.add_argument("--limit", type=int, help="only the first N messages (a quick look)")
+    parser.add_argument("--show", type=int, default=0, help="replies of each kind to include, to read")
+    parser.add_argument("--save", type=Path, help="write every message, reply and verdict here (JSON lines)")
+    args = parser.parse_args()
+
+    settings = load_settings()
+    persona = load_persona(settings.persona, settings.personas_dir)
+    items = load_items()[: args.limit]
+    params = settings.dialogue.generation
+    checker, embedder = CanonChecker(persona), Embedder()
+    result: dict = {"date": dt.date.today().isoformat(), "machine": describe_cpu(), "messages": len(items),
+                    "generation": params.model_dump(exclude={"json_schema", "seed"})}
+    model_dir = prepare_embedded_model(settings.cache_path)
+    if args.backend in ("local", "both"):
+        local = LocalBackend.from_pretrained(model_dir)
+        builder = PromptBuilder(persona, local.tokenizer, settings.dialogue.context_tokens)
+        result["local"] = report(await measure(local, builder, items, params, checker, embedder, args.save, "local"), args.show)
+        result["local"]["dtype"] = str(local.model.dtype).removeprefix("torch.")
+        await local.aclose()
+    if args.backend in ("vllm", "both"):
+        sys.path.insert(0, str(REPO / "tests"))
+        from vllm_server import VLLMServer  # the tests' harness
+
+        from transformers import AutoTokenizer
+
+        builder = PromptBuilder(persona, AutoTokenizer.from_pretrained(model_dir), settings.dialogue.context_tokens)
+        with tempfile.TemporaryDirectory(), VLLMServer(model_dir, served_name="smollm2", dtype="bfloat16", max_model_len=8192) as server:
+            remote = OpenAICompatibleBackend(server.base_url, "smollm2", timeout_s=300)
+            result["vllm_cpu"] = report(await measure(remote, builder, items, params, checker, embedder, args.save, "vllm_cpu"), args.show)
+            await remote.aclose()
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
