@@ -21,29 +21,25 @@ DtypeSetting = Literal["auto", "bfloat16", "float32"]
 def _has(torch_check: str, cpuinfo_flag: str) -> bool:
     """What PyTorch's own CPUID probe says (the kernels it will pick), else the kernel's flags."""
     check = getattr(torch.cpu, torch_check, None)  # private helpers; absent in some builds
-    return bool(check()) if check is not None else cpuinfo_flag in _cpuinfo_flags()
-
-
-def _cpuinfo_flags() -> set[str]:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
+    return bool(check()) if check is not None else cpuinfo_flag in _cpuinfo("flags").split()
 
 
 @cache
-def cpu_model() -> str:
-    """The CPU's marketing name, e.g. 'AMD EPYC' or 'Intel(R) Xeon(R) Platinum 8481C'."""
+def _cpuinfo(field: str) -> str:
+    """A field of the first CPU in /proc/cpuinfo ("" on systems without one)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+            name, _, value = line.partition(":")
+            if name.strip() == field:
+                return value.strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return ""
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name, e.g. 'AMD EPYC' or 'Intel(R) Xeon(R) Platinum 8481C'."""
+    return _cpuinfo("model name") or platform.processor() or platform.machine()
 
 
 @cache

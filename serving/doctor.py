@@ -98,18 +98,33 @@ def check_cpu(settings: Settings) -> list[Check]:
 
 def check_dialogue(settings: Settings) -> list[Check]:
     config = settings.dialogue
-    checks = []
     if config.backend == "openai":
-        checks.append(openai_server(config.base_url, config.api_key))
-    elif config.model_dir is not None:
-        present = (config.model_dir / "config.json").is_file()
-        checks.append(Check("dialogue model", "ok" if present else "missing", f"{config.model_dir}" + ("" if present else " is not a transformers model folder (no config.json)"),
-                            "" if present else "set dialogue.model_dir to a local model folder, or unset it for the embedded SmolLM2"))
-    else:
-        checks.append(embedded_model(settings.cache_path))
-    if config.tokenizer_dir is not None and not any((config.tokenizer_dir / name).is_file() for name in ("tokenizer_config.json", "tokenizer.json")):
-        checks.append(Check("tokenizer", "missing", f"dialogue.tokenizer_dir {config.tokenizer_dir} has no tokenizer (tokenizer_config.json or tokenizer.json)",
-                            "copy the served model's tokenizer files there, or point dialogue.tokenizer_dir at the model folder"))
+        return [openai_server(config.base_url, config.api_key)]
+    if config.model_dir is None:
+        return [embedded_model(settings.cache_path)]
+    return []  # a configured folder is checked with the other model folders
+
+
+def check_model_folders(settings: Settings) -> list[Check]:
+    """Every configured model folder, judged by the same checks the commands make before loading."""
+    dialogue, diffusion, musicgen = settings.dialogue, settings.fashion.diffusion, settings.music.musicgen
+    configured = {"dialogue.model_dir": dialogue.model_dir if dialogue.backend == "local" or dialogue.tokenizer_dir is None else None,
+                  "dialogue.tokenizer_dir": dialogue.tokenizer_dir}
+    problems = dict(dialogue.folder_problems())
+    if diffusion is not None:
+        configured |= {"fashion.diffusion.model_dir": diffusion.model_dir, "fashion.diffusion.controlnet_dir": diffusion.controlnet_dir,
+                       "fashion.diffusion.ip_adapter_dir": diffusion.ip_adapter_dir}
+        problems |= dict(diffusion.folder_problems())
+    if musicgen is not None:
+        configured["music.musicgen.model_dir"] = musicgen.model_dir
+        problems |= dict(musicgen.folder_problems())
+    checks = []
+    for setting, folder in configured.items():
+        if setting in problems:
+            checks.append(Check(setting, "missing", problems[setting],
+                                f"put the model there (a local folder; nothing is downloaded) or change {setting} in {settings.source_of(setting)}"))
+        elif folder is not None:
+            checks.append(Check(setting, "ok", str(folder)))
     return checks
 
 
@@ -215,12 +230,10 @@ def check_music(settings: Settings) -> list[Check]:
         checks.append(Check("soundfont", "missing", f"music.soundfont: {reason}", "point music.soundfont at a .sf2 file, or unset it"))
     else:
         checks.append(Check("soundfont", "warning", reason, "apt-get install timgm6mb-soundfont"))
-    if settings.music.musicgen is not None:
-        checks.append(model_folder("musicgen", settings.music.musicgen.model_dir, "config.json", "music.musicgen.model_dir"))
     return checks
 
 
-def check_fashion(settings: Settings) -> list[Check]:
+def check_drawing(settings: Settings) -> list[Check]:
     from pipelines.fonts import FONT_PACKAGES, font_files
 
     checks = []
@@ -236,21 +249,7 @@ def check_fashion(settings: Settings) -> list[Check]:
             checks.append(Check(f"font ({script})", "ok", str(font.path)))
         else:
             checks.append(Check(f"font ({script})", "missing", f"no {script.title()} font: text is drawn as empty boxes", f"apt-get install {FONT_PACKAGES}"))
-    diffusion = settings.fashion.diffusion
-    if diffusion is not None:
-        checks.append(model_folder("diffusion", diffusion.model_dir, "model_index.json", "fashion.diffusion.model_dir"))
-        for name, folder in (("controlnet", diffusion.controlnet_dir), ("ip-adapter", diffusion.ip_adapter_dir)):
-            if folder is not None:
-                checks.append(model_folder(name, folder, None, f"fashion.diffusion.{name.replace('-', '_')}_dir"))
     return checks
-
-
-def model_folder(name: str, folder: Path, marker: str | None, setting: str) -> Check:
-    folder = folder.expanduser()
-    if folder.is_dir() and (marker is None or (folder / marker).is_file()):
-        return Check(name, "ok", str(folder))
-    what = "does not exist" if not folder.exists() else f"has no {marker}"
-    return Check(name, "missing", f"{setting}: {folder} {what}", f"copy the model there (a local folder; nothing is downloaded) or unset {setting}")
 
 
 def check_gpu(settings: Settings) -> Check:
@@ -304,7 +303,7 @@ def check_test_tools(settings: Settings) -> list[Check]:
 
 
 PROBES: list[Callable[[Settings], Check | list[Check]]] = [
-    check_cpu, check_dialogue, check_memory, check_music, check_fashion, check_studio, check_gpu, check_disk, check_test_tools,
+    check_cpu, check_dialogue, check_model_folders, check_memory, check_music, check_drawing, check_studio, check_gpu, check_disk, check_test_tools,
 ]
 
 
