@@ -15,7 +15,9 @@ them (her prompt, the configured generation settings, a fixed seed per message),
 30% of the messages (positions 2, 5 and 8 of every ten) are a held-out split that no tuning
 may look at; both splits are reported. `--show N` adds N replies of each kind to read.
 
-Run: .venv/bin/python bench/replies.py [--backend local|vllm|both] [--limit N] [--show 2] [--save rows.jsonl]
+Run: .venv/bin/python bench/replies.py [--backend local|vllm|both] [--split tuning|held_out|all] [--adapter auto|none|DIR]
+                                      [--limit N] [--show 2] [--save rows.jsonl]
+Tuning looks at `--split tuning` only.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from persona.adapter import find_adapter  # noqa: E402
 from persona.card import load_persona  # noqa: E402
 from persona.memory.consistency import CanonChecker  # noqa: E402
 from persona.memory.embeddings import Embedder  # noqa: E402
@@ -133,9 +136,21 @@ def report(rows: list[dict], show: int) -> dict:
     return figures
 
 
+def resolve_adapter(choice: str, persona, settings) -> Path | None:
+    if choice == "none":
+        return None
+    if choice != "auto":
+        return Path(choice)
+    state = find_adapter(persona, settings.cache_path, settings.personas_dir)
+    print(state.message, file=sys.stderr)
+    return state.path
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backend", choices=["local", "vllm", "both"], default="local")
+    parser.add_argument("--split", choices=["tuning", "held_out", "all"], default="all", help="which messages (default: all; tune on `tuning` only)")
+    parser.add_argument("--adapter", default="auto", help="persona adapter: auto (hers, when fresh), none, or a folder (default: auto)")
     parser.add_argument("--limit", type=int, help="only the first N messages (a quick look)")
     parser.add_argument("--show", type=int, default=0, help="replies of each kind to include, to read")
     parser.add_argument("--save", type=Path, help="write every message, reply and verdict here (JSON lines)")
@@ -143,14 +158,16 @@ async def main() -> None:
 
     settings = load_settings()
     persona = load_persona(settings.persona, settings.personas_dir)
-    items = load_items()[: args.limit]
+    items = [item for item in load_items() if args.split in ("all", item["split"])][: args.limit]
+    adapter = resolve_adapter(args.adapter, persona, settings)
     params = settings.dialogue.generation
     checker, embedder = CanonChecker(persona), Embedder()
-    result: dict = {"date": dt.date.today().isoformat(), "machine": describe_cpu(), "messages": len(items),
+    result: dict = {"date": dt.date.today().isoformat(), "machine": describe_cpu(), "messages": len(items), "split": args.split,
+                    "adapter": str(adapter) if adapter else None,
                     "generation": params.model_dump(exclude={"json_schema", "seed"})}
     model_dir = prepare_embedded_model(settings.cache_path)
     if args.backend in ("local", "both"):
-        local = LocalBackend.from_pretrained(model_dir)
+        local = LocalBackend.from_pretrained(model_dir, adapter_dir=adapter)
         builder = PromptBuilder(persona, local.tokenizer, settings.dialogue.context_tokens)
         result["local"] = report(await measure(local, builder, items, params, checker, embedder, args.save, "local"), args.show)
         result["local"]["dtype"] = str(local.model.dtype).removeprefix("torch.")

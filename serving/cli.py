@@ -22,7 +22,7 @@ from pathlib import Path
 from persona.card import PersonaError, avatar_path, list_personas, load_persona, persona_path, read_persona_file, save_persona
 from persona.memory import MemoryStoreError, open_store
 from pipelines.dialogue import DialogueError, prepare_embedded_model
-from serving import doctor, fashion_cli, music_cli
+from serving import doctor, fashion_cli, music_cli, persona_cli
 from serving.auth import AuthError
 from serving.cli_checks import CommandError, UsageError, check_output_file, duration, fan_id_argument, host_argument, persona_id_argument, port_argument
 from serving.settings import ConfigError, Settings, load_settings
@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     exporting.add_argument("--spec", choices=["v2", "v3"], default="v3", help="card version (default: v3)")
     exporting.add_argument("--avatar", type=Path, help="image for a .png card (default: her own picture, <id>.png beside her card, else one drawn from her palette)")
     exporting.set_defaults(run=run_persona_export)
+    persona_cli.add_commands(personas)
 
     memory = commands.add_parser("memory", help="what she remembers about a fan: show, export, forget").add_subparsers(dest="action", required=True, metavar="ACTION")
     for action, helptext in (("show", "list what is stored about a fan"), ("export", "everything stored about a fan, as JSON"), ("forget", "delete everything stored about a fan")):
