@@ -133,6 +133,29 @@ def test_bad_input_gets_clear_errors(store):
     assert store.export_fan("alice") == []
 
 
+def test_persona_replies_are_her_lines_only_oldest_first(store):
+    def turn(fan: str, said: str, reply: str) -> None:
+        lines = [NewMemory(kind=MemoryKind.EPISODIC, fan_id=fan, text=said), NewMemory(kind=MemoryKind.EPISODIC, fan_id=fan, text=reply)]
+        store.add(lines, np.stack([unit(len(said)), unit(len(reply))]), [Author.FAN, Author.PERSONA])
+
+    turn("alice", "Hi Haeun!", "Hi, welcome in!")
+    turn("bob", "What are you making?", "A wrap jacket. You?")
+    store.add([NewMemory(kind=MemoryKind.PERSONA, fan_id="alice", text="Haeun likes barley tea.")], np.stack([unit(7)]), Author.PERSONA)
+    store.add([NewMemory(kind=MemoryKind.SUMMARY, fan_id="alice", text="Summary: they said hello.")], np.stack([unit(8)]), Author.SYSTEM)
+    store.add([NewMemory(kind=MemoryKind.CANON, text="Haeun's cat is Bobbin.")], np.stack([unit(9)]), Author.OPERATOR)
+    turn("alice", "I sew too.", "Tell me what you're making.")
+
+    assert store.persona_replies(10) == ["Hi, welcome in!", "A wrap jacket. You?", "Tell me what you're making."]
+    assert store.persona_replies(10, "alice") == ["Hi, welcome in!", "Tell me what you're making."]
+    assert store.persona_replies(2) == ["A wrap jacket. You?", "Tell me what you're making."], "the newest, oldest first"
+    assert store.persona_replies(1, "bob") == ["A wrap jacket. You?"]
+    assert store.persona_replies(5, "carol") == []
+    with pytest.raises(MemoryStoreError, match="limit must be at least 1, got 0"):
+        store.persona_replies(0)
+    with pytest.raises(MemoryStoreError, match="fan id '\\*canon' is not valid"):
+        store.persona_replies(5, "*canon")
+
+
 # --- SQLite only ----------------------------------------------------------------------------
 
 

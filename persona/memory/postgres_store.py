@@ -204,6 +204,17 @@ class PostgresStore(MemoryStore):
             cur.execute("DELETE FROM atelier_memories WHERE fan_id = %s AND id = ANY(%s::bigint[])", (fan_id, [int(i) for i in memory_ids]))
             return cur.rowcount
 
+    def persona_replies(self, limit: int, fan_id: str | None = None) -> list[str]:
+        if limit < 1:
+            raise MemoryStoreError(f"limit must be at least 1, got {limit}")
+        where, parameters = ("fan_id = %s AND ", (check_fan_id(fan_id),)) if fan_id is not None else ("", ())
+        with self._transaction() as cur:
+            cur.execute(
+                f"SELECT text FROM atelier_memories WHERE {where}kind = %s AND author = %s ORDER BY id DESC LIMIT %s",
+                (*parameters, MemoryKind.EPISODIC.value, Author.PERSONA.value, limit),
+            )
+            return [text for (text,) in reversed(cur.fetchall())]
+
     def export_fan(self, fan_id: str) -> list[Memory]:
         check_fan_id(fan_id)
         with self._transaction() as cur:

@@ -184,6 +184,16 @@ class SQLiteStore(MemoryStore):
         ).fetchall()
         return [_memory(row) for row in reversed(rows)]
 
+    def persona_replies(self, limit: int, fan_id: str | None = None) -> list[str]:
+        if limit < 1:
+            raise MemoryStoreError(f"limit must be at least 1, got {limit}")
+        where, parameters = ("fan_id = ? and ", (check_fan_id(fan_id),)) if fan_id is not None else ("", ())
+        rows = self.db.execute(
+            f"select text from memories where {where}kind = ? and author = ? order by id desc limit ?",
+            (*parameters, MemoryKind.EPISODIC.value, Author.PERSONA.value, limit),
+        ).fetchall()
+        return [text for (text,) in reversed(rows)]
+
     def export_fan(self, fan_id: str) -> list[Memory]:
         check_fan_id(fan_id)
         return [_memory(row) for row in self.db.execute(f"select {_COLUMNS} from memories where fan_id = ? order by id", (fan_id,))]

@@ -76,6 +76,12 @@ class MemoryStore(abc.ABC):
         """This fan's newest memories, oldest first."""
 
     @abc.abstractmethod
+    def persona_replies(self, limit: int, fan_id: str | None = None) -> list[str]:
+        """Her newest replies in conversations (episodic lines she wrote), oldest first: one fan's,
+        or, with no fan, every fan's for the operator's voice report (`atelier persona report`).
+        Her words only, never the fans' lines or ids, and never shown to a fan."""
+
+    @abc.abstractmethod
     def delete(self, fan_id: str, memory_ids: list[int]) -> int:
         """Delete some of this fan's memories; ids of other fans are not touched."""
 
