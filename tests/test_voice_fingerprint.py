@@ -4,11 +4,13 @@ warnings, and `atelier persona report` on a memory store with a few stored turns
 from __future__ import annotations
 
 import json
+import zlib
 
 import numpy as np
 import pytest
 
 from conftest import atelier
+from persona.memory.persona_memory import PersonaMemory
 from persona.memory.records import Author, MemoryKind, NewMemory
 from persona.memory.sqlite_store import SQLiteStore
 from persona.voice_fingerprint import VoiceFingerprint, compare, emoji_count, reference_fingerprint, report_lines, voice_section
@@ -106,6 +108,30 @@ def test_report_lines_show_both_columns_and_the_drift(haeun):
     empty = report_lines(None, reference, [])
     assert empty[-1].startswith("No replies of hers to measure")
     assert next(line for line in empty if line.startswith("question rate")).split()[-2:] == ["-", f"{reference.question_rate:.0%}"]
+
+
+class HashEmbedder:
+    """A vector per text, with no model: enough to store turns and learn from them."""
+
+    dimension = 384
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        return np.stack([unit(zlib.crc32(text.encode())) for text in texts]) if texts else np.zeros((0, self.dimension), np.float32)
+
+
+def test_her_stored_replies_are_what_a_turn_stores_of_hers(tmp_path, haeun):
+    """The director commits each turn with `remember_turn`; learning from it adds fan facts and
+    what she said about herself. Only her reply lines come back, never the fan's or the learning."""
+    memory = PersonaMemory(SQLiteStore(tmp_path / "memory-haeun.db"), HashEmbedder(), haeun)
+    memory.remember_turn("jisoo", "Hi! I'm Jisoo and my dog is called Bori.", "Hi Jisoo! Bobbin will be jealous. What are you making?")
+    memory.remember_turn("jisoo", "hello?", "")  # a turn where nothing of hers was said
+    memory.remember_turn("minho", "I live in Busan.", "Busan! I'm learning the cello these days, slowly. You?")
+    assert memory.process_jobs() == 3
+    stored = {m.kind for fan in ("jisoo", "minho") for m in memory.store.export_fan(fan)}
+    assert {MemoryKind.EPISODIC, MemoryKind.FAN_FACT, MemoryKind.PERSONA} <= stored, "her claim about the cello is hers too, but not a reply"
+    assert memory.store.persona_replies(10) == ["Hi Jisoo! Bobbin will be jealous. What are you making?",
+                                                 "Busan! I'm learning the cello these days, slowly. You?"]
+    memory.store.close()
 
 
 # --- atelier persona report -----------------------------------------------------------------
