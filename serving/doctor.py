@@ -105,11 +105,42 @@ def check_dialogue(settings: Settings) -> list[Check]:
     return []  # a configured folder is checked with the other model folders
 
 
+def check_persona_adapter(settings: Settings) -> Check:
+    """Her persona adapter as the next start would use it (serving.runtime decides): a stale one is
+    a warning with the command that rebuilds it; none at all is only info, she replies without one."""
+    from persona.card import load_persona
+    from serving.runtime import persona_adapter, served_adapter
+    from serving.settings import ConfigError
+
+    card = load_persona(settings.persona, settings.personas_dir)
+    tune = f"atelier persona tune {card.id}"
+    if settings.dialogue.backend == "openai":
+        served = served_adapter(settings.dialogue, card, timeout_s=3)
+        name = settings.dialogue.lora_models.get(card.id)
+        fixes = {"stale": f"{tune}, then restart the server with --lora-modules {name}=<the new folder>",
+                 "missing": f"start the server with --enable-lora --lora-modules {name}=<her adapter folder>, or fix dialogue.lora_models",
+                 "off": f"serve her LoRA (--enable-lora --lora-modules {card.id}=<folder>) and set dialogue.lora_models: {{{card.id}: {card.id}}}"}
+        status = {"fresh": "ok", "unchecked": "ok", "stale": "warning", "missing": "warning"}.get(served.status, "info")
+        return Check("persona adapter", status, served.message, fixes.get(served.status, ""))
+    if isinstance(settings.dialogue.adapter, Path) and settings.dialogue.folder_problems(tokenizer=False):
+        return Check("persona adapter", "info", "see dialogue.adapter above")  # check_model_folders names the fix
+    try:
+        state = persona_adapter(settings, card)
+    except ConfigError as error:
+        return Check("persona adapter", "missing", str(error), "set dialogue.adapter to auto, none or a LoRA folder")
+    if state.status == "stale":
+        return Check("persona adapter", "warning", state.message, f"{tune} (replies go on from the base model meanwhile)")
+    if state.status == "fresh":
+        return Check("persona adapter", "ok", state.message)
+    return Check("persona adapter", "info", state.message, tune if state.status == "missing" else "")
+
+
 def check_model_folders(settings: Settings) -> list[Check]:
     """Every configured model folder, judged by the same checks the commands make before loading."""
     dialogue, diffusion, musicgen = settings.dialogue, settings.fashion.diffusion, settings.music.musicgen
     configured = {"dialogue.model_dir": dialogue.model_dir if dialogue.backend == "local" or dialogue.tokenizer_dir is None else None,
-                  "dialogue.tokenizer_dir": dialogue.tokenizer_dir}
+                  "dialogue.tokenizer_dir": dialogue.tokenizer_dir,
+                  "dialogue.adapter": dialogue.adapter if dialogue.backend == "local" and isinstance(dialogue.adapter, Path) else None}
     problems = dict(dialogue.folder_problems())
     if diffusion is not None:
         configured |= {"fashion.diffusion.model_dir": diffusion.model_dir, "fashion.diffusion.controlnet_dir": diffusion.controlnet_dir,
@@ -303,7 +334,7 @@ def check_test_tools(settings: Settings) -> list[Check]:
 
 
 PROBES: list[Callable[[Settings], Check | list[Check]]] = [
-    check_cpu, check_dialogue, check_model_folders, check_memory, check_music, check_drawing, check_studio, check_gpu, check_disk, check_test_tools,
+    check_cpu, check_dialogue, check_model_folders, check_persona_adapter, check_memory, check_music, check_drawing, check_studio, check_gpu, check_disk, check_test_tools,
 ]
 
 

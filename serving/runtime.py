@@ -1,17 +1,26 @@
 """Everything a conversation runs on, built once from settings: the persona card, the
-dialogue backend, memory and the director. `atelier chat` and `atelier serve` both start here."""
+dialogue backend, memory and the director. `atelier chat` and `atelier serve` both start here.
+
+Her persona adapter is chosen here, for the persona being started: the local backend merges the
+folder `dialogue.adapter` leads to (auto: `persona.adapter.find_adapter`), and an OpenAI-compatible
+backend asks for her LoRA's served name (`dialogue.lora_models`). A stale adapter, trained on an
+older version of her card, is never used: she replies from the base model and the start-up line
+says how to rebuild it. `atelier doctor` reports the same state.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
+from persona.adapter import METADATA, AdapterState, card_fingerprint, find_adapter, read_metadata
 from persona.card import PersonaCard, load_persona
 from persona.director import Director
 from persona.memory.persona_memory import PersonaMemory
-from pipelines.dialogue import DialogueBackend, create_backend, resolve_tokenizer_dir
-from serving.settings import Settings
+from pipelines.dialogue import DialogueBackend, DialogueConfig, adapter_dir_problem, create_backend, resolve_tokenizer_dir
+from serving.settings import ConfigError, Settings
 
 
 @dataclass
@@ -40,7 +49,15 @@ async def start_runtime(settings: Settings, persona_id: str | None = None, remem
     config = settings.dialogue
     tokenizer_dir = resolve_tokenizer_dir(config, settings.cache_path, log)  # a missing folder fails before the model loads
     log(f"Loading dialogue backend '{config.backend}'...")
-    backend = create_backend(config, settings.cache_path, log=log)
+    if config.backend == "local":
+        adapter = persona_adapter(settings, card)
+        log(adapter.message)
+        backend = create_backend(config, settings.cache_path, log=log, adapter_dir=adapter.path)
+    else:
+        served = await asyncio.to_thread(served_adapter, config, card)
+        if served.message:
+            log(served.message)
+        backend = create_backend(config, settings.cache_path, log=log, served_model=served.model)
     tokenizer = await asyncio.to_thread(AutoTokenizer.from_pretrained, tokenizer_dir, local_files_only=True)
     memory = None
     if remember:
@@ -55,3 +72,77 @@ async def start_runtime(settings: Settings, persona_id: str | None = None, remem
         await asyncio.to_thread(memory.sync_canon)
     director = Director(card, backend, PromptBuilder(card, tokenizer, config.context_tokens), config.generation, memory)
     return Runtime(card, backend, director, memory)
+
+
+def persona_adapter(settings: Settings, card: PersonaCard) -> AdapterState:
+    """Her adapter for the local backend, as dialogue.adapter names it: auto looks where
+    `atelier persona tune` writes and beside her card; a folder is used unless its
+    atelier-adapter.json says it was trained on another version of her card (then it is stale,
+    as under auto); none (status "off") is the base model alone. ConfigError names
+    dialogue.adapter when the folder is not a LoRA folder."""
+    setting = settings.dialogue.adapter
+    if setting == "none":
+        return AdapterState(None, "off", f"persona adapter off (dialogue.adapter: none): {card.id} replies from the base model")
+    if setting == "auto":
+        return find_adapter(card, settings.cache_path, settings.personas_dir)
+    if problem := adapter_dir_problem(setting):
+        raise ConfigError(f"{problem} (dialogue.adapter is set in {settings.source_of('dialogue.adapter')})")
+    folder = setting.expanduser()
+    if not (folder / METADATA).is_file():
+        return AdapterState(folder, "fresh", f"persona adapter for {card.id}: {folder} (dialogue.adapter; it has no {METADATA}, "
+                                             "so whether it matches her card is not checked)")
+    if read_metadata(folder).get("card_fingerprint") != card_fingerprint(card):
+        return AdapterState(None, "stale", f"the persona adapter for {card.id} in {folder} (dialogue.adapter) is stale: her card changed "
+                                           f"since it was trained; replying without it (run `atelier persona tune {card.id}` to rebuild it, "
+                                           "and set dialogue.adapter to auto or to the new folder)")
+    return AdapterState(folder, "fresh", f"persona adapter for {card.id}: {folder} (dialogue.adapter)")
+
+
+@dataclass(frozen=True)
+class ServedAdapter:
+    """What an OpenAI-compatible backend asks for on her behalf: `model` (her LoRA's served name,
+    or None for dialogue.model), with the adapter's status and a line for start-up and doctor."""
+
+    model: str | None
+    status: str  # "fresh", "stale", "unchecked" (the server did not say where it loaded the LoRA from), "missing" or "off"
+    message: str
+
+
+def served_adapter(config: DialogueConfig, card: PersonaCard, timeout_s: float | None = None) -> ServedAdapter:
+    """Her LoRA on the OpenAI-compatible server, from dialogue.lora_models. The server's model list
+    names the folder each LoRA was loaded from (vLLM's `root`); where that folder is readable here
+    and its atelier-adapter.json was trained on another version of her card, the LoRA is stale
+    and her replies ask for the base model. A server that does not answer is not held against
+    the setting: the name is used unchecked."""
+    name = config.lora_models.get(card.id)
+    if name is None:
+        return ServedAdapter(None, "off", f"no served LoRA for {card.id} (dialogue.lora_models); her replies ask for '{config.model}'")
+    listed = _served_models(config, timeout_s or config.connect_timeout_s)
+    if listed is None:
+        return ServedAdapter(name, "unchecked", f"her replies ask for the served LoRA '{name}' (dialogue.lora_models.{card.id}); "
+                                                f"{config.base_url} did not answer, so it is not checked yet")
+    if name not in listed:
+        return ServedAdapter(None, "missing", f"{config.base_url} does not serve '{name}' (dialogue.lora_models.{card.id}; it serves "
+                                              f"{', '.join(listed) or 'nothing'}); replying from '{config.model}' without her LoRA")
+    root = Path(listed[name]) if listed[name] else None
+    if root is None or not (root / METADATA).is_file():
+        return ServedAdapter(name, "unchecked", f"her replies ask for the served LoRA '{name}' (dialogue.lora_models.{card.id}); "
+                                                "its folder is not readable here, so whether it matches her card is not checked")
+    if read_metadata(root).get("card_fingerprint") != card_fingerprint(card):
+        return ServedAdapter(None, "stale", f"the served LoRA '{name}' for {card.id} ({root}) is stale: her card changed since it was trained; "
+                                            f"replying from '{config.model}' without it (run `atelier persona tune {card.id}` and restart "
+                                            f"the server with --lora-modules {name}=<the new folder>)")
+    return ServedAdapter(name, "fresh", f"her replies ask for the served LoRA '{name}' ({root})")
+
+
+def _served_models(config: DialogueConfig, timeout_s: float) -> dict[str, str | None] | None:
+    """{served name: the folder it was loaded from, where the server says} or None when it does not answer."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
+    try:
+        response = httpx.get(f"{config.base_url.rstrip('/')}/models", headers=headers, timeout=timeout_s)
+        response.raise_for_status()
+        return {model["id"]: model.get("root") for model in response.json().get("data", [])}
+    except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError):
+        return None

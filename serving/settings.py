@@ -153,7 +153,8 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
     for key, value in data.items():
         if isinstance(value, dict):
             value = _resolve_paths(value, base)
-        elif key in path_keys and isinstance(value, str) and not value.startswith("~") and not Path(value).is_absolute():
+        elif (key in path_keys or (key == "adapter" and value not in ("auto", "none"))) and isinstance(value, str) \
+                and not value.startswith("~") and not Path(value).is_absolute():
             value = str(base / value)
         resolved[key] = value
     return resolved

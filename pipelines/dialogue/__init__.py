@@ -2,6 +2,13 @@
 
 - ``local``: transformers in process; by default the embedded SmolLM2-135M-Instruct.
 - ``openai``: any OpenAI-compatible server, such as vLLM.
+
+Her persona adapter (a peft LoRA) rides on either: the local backend merges the folder it is
+given into the weights at load (``dialogue.adapter``), and an OpenAI-compatible server serves it
+beside the base model under a name of its own (vLLM ``--lora-modules NAME=DIR``), which her
+requests ask for (``dialogue.lora_models``). Which folder is hers, and whether it still matches
+her card, is the persona layer's business (``persona.adapter``); this package takes a folder or
+a served name.
 """
 
 from __future__ import annotations
@@ -9,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pipelines.dialogue.base import (
     ChatMessage,
@@ -27,6 +34,8 @@ from pipelines.cpu import DtypeSetting, cpu_summary, native_bf16, resolve_dtype
 from pipelines.model_folder import folder_problem
 
 MODEL_DIR_EXPECTED = "a local transformers model folder (config.json, the weights and the tokenizer), or unset it for the embedded SmolLM2"
+ADAPTER_EXPECTED = ("auto (her adapter from `atelier persona tune` or beside her card), none, or a peft LoRA folder "
+                    "(adapter_config.json and the adapter weights)")
 TOKENIZER_DIR_EXPECTED = ("a local folder with the served model's tokenizer (tokenizer.json or tokenizer_config.json; "
                           "it counts the prompt budget), or unset it to count with the local model's")
 
@@ -43,8 +52,23 @@ class DialogueConfig(BaseModel):
     timeout_s: float = Field(default=60.0, gt=0)
     connect_timeout_s: float = Field(default=5.0, gt=0)
     tokenizer_dir: Path | None = Field(default=None, description="tokenizer for prompt budgets; unset means the local model's")
+    adapter: Literal["auto", "none"] | Path = Field(
+        default="auto",
+        description="local: her persona adapter (a peft LoRA merged at load): auto finds the one trained for her card as it is now, "
+                    "none uses the base model alone, or a LoRA folder",
+    )
+    lora_models: dict[str, str] = Field(
+        default={},
+        description="openai: persona id -> the served name of her LoRA (vLLM --lora-modules NAME=DIR); her replies ask for it "
+                    "instead of `model`; a persona not listed uses `model`",
+    )
     context_tokens: int = Field(default=4096, ge=256, description="token budget of one prompt, reply excluded")
     generation: GenerationParams = GenerationParams(max_tokens=160, temperature=0.5, top_p=0.9, repetition_penalty=1.1)
+
+    @field_validator("adapter", mode="before")
+    @classmethod
+    def _null_is_none(cls, value):
+        return "none" if value is None else value
 
     def folder_problems(self, backend: bool = True, tokenizer: bool = True) -> list[tuple[str, str]]:
         """(setting, what is wrong) for each configured folder that is missing or not a model folder,
@@ -55,6 +79,8 @@ class DialogueConfig(BaseModel):
             problems.append(("dialogue.model_dir", _model_dir_problem(self.model_dir)))
         if tokenizer and self.tokenizer_dir is not None:
             problems.append(("dialogue.tokenizer_dir", _tokenizer_dir_problem(self.tokenizer_dir)))
+        if backend and self.backend == "local" and isinstance(self.adapter, Path):
+            problems.append(("dialogue.adapter", adapter_dir_problem(self.adapter)))
         return [(setting, problem) for setting, problem in problems if problem]
 
 
@@ -64,6 +90,11 @@ def _model_dir_problem(folder: Path) -> str | None:
 
 def _tokenizer_dir_problem(folder: Path) -> str | None:
     return folder_problem(folder, "dialogue.tokenizer_dir", "tokenizer", "tokenizer folder", ("tokenizer.json", "tokenizer_config.json"), TOKENIZER_DIR_EXPECTED)
+
+
+def adapter_dir_problem(folder: Path) -> str | None:
+    """What is wrong with a folder named as dialogue.adapter, or None when it is a peft LoRA folder."""
+    return folder_problem(folder, "dialogue.adapter", "persona adapter", "LoRA adapter folder", ("adapter_config.json",), ADAPTER_EXPECTED)
 
 
 def resolve_model_dir(config: DialogueConfig, cache_dir: Path, log=lambda _: None) -> Path:
@@ -87,17 +118,21 @@ def resolve_tokenizer_dir(config: DialogueConfig, cache_dir: Path, log=lambda _:
     return config.tokenizer_dir.expanduser()
 
 
-def create_backend(config: DialogueConfig, cache_dir: Path, log=lambda _: None) -> DialogueBackend:
+def create_backend(config: DialogueConfig, cache_dir: Path, log=lambda _: None, adapter_dir: Path | None = None,
+                   served_model: str | None = None) -> DialogueBackend:
+    """The configured backend. `adapter_dir` (local): a LoRA folder merged into the model at load;
+    `served_model` (openai): the model name to request instead of dialogue.model, such as her
+    LoRA's served name. The caller decides both (see serving.runtime)."""
     if config.backend == "openai":
         from pipelines.dialogue.openai_compatible import OpenAICompatibleBackend
 
-        return OpenAICompatibleBackend(config.base_url, config.model, config.api_key, config.timeout_s, config.connect_timeout_s)
+        return OpenAICompatibleBackend(config.base_url, served_model or config.model, config.api_key, config.timeout_s, config.connect_timeout_s)
     from pipelines.dialogue.local import LocalBackend
 
     dtype = resolve_dtype(config.dtype)
     why = ("bf16 is native here" if native_bf16() else "bf16 would be emulated here") if config.dtype == "auto" else "set by dialogue.dtype"
     log(f"Dialogue model in {str(dtype).removeprefix('torch.')} ({why}) on {cpu_summary()}")
-    return LocalBackend.from_pretrained(resolve_model_dir(config, cache_dir, log), dtype=dtype)
+    return LocalBackend.from_pretrained(resolve_model_dir(config, cache_dir, log), dtype=dtype, adapter_dir=adapter_dir)
 
 
 __all__ = [
@@ -111,6 +146,7 @@ __all__ = [
     "GenerationParams",
     "TextDelta",
     "Usage",
+    "adapter_dir_problem",
     "create_backend",
     "embedded_model_dir",
     "prepare_embedded_model",
