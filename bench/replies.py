@@ -3,7 +3,10 @@
 Her replies to the fan messages in bench/replies.yaml (canon questions with known answers,
 greetings, her work, the fan's own life, requests, off-topic, hostile), made as the chat makes
 them (her prompt, the configured generation settings, a fixed seed per message), and judged by
-`persona/reply_quality.py`:
+`persona/reply_quality.py`. By default each reply goes through the persona Director, as in
+the chat (the sentence gate drops sentences that break her canon or take the fan's facts, ends
+loops and bounds the length); `--raw` streams the backend's reply as it comes (the figures
+before the gate existed):
 
 - canon accuracy: a question with a known answer is answered when the reply says it;
 - contradictions: her claims about herself that her identity or canon refutes;
@@ -14,8 +17,10 @@ them (her prompt, the configured generation settings, a fixed seed per message),
 
 30% of the messages (positions 2, 5 and 8 of every ten) are a held-out split that no tuning
 may look at; both splits are reported. `--show N` adds N replies of each kind to read.
+Also reported: her voice fingerprint beside her example dialogue's (persona/voice_fingerprint.py),
+the gate's CPU time per sentence, and the time to first token it adds (the sentence held back).
 
-Run: .venv/bin/python bench/replies.py [--backend local|vllm|both] [--split tuning|held_out|all] [--adapter auto|none|DIR]
+Run: .venv/bin/python bench/replies.py [--backend local|vllm|both] [--split tuning|held_out|all] [--adapter auto|none|DIR] [--raw]
                                       [--limit N] [--show 2] [--save rows.jsonl]
 Tuning looks at `--split tuning` only.
 """
@@ -27,6 +32,7 @@ import asyncio
 import datetime as dt
 import json
 import statistics
+from collections import Counter
 import sys
 import tempfile
 import time
@@ -40,10 +46,12 @@ sys.path.insert(0, str(REPO))
 
 from persona.adapter import find_adapter  # noqa: E402
 from persona.card import load_persona  # noqa: E402
-from persona.memory.consistency import CanonChecker  # noqa: E402
+from persona.director import ChatSession, Director  # noqa: E402
 from persona.memory.embeddings import Embedder  # noqa: E402
 from persona.prompt import FanProfile, PromptBuilder  # noqa: E402
 from persona.reply_quality import FanFacts, judge_reply  # noqa: E402
+from persona.sentence_gate import SentenceGate, fan_facts  # noqa: E402
+from persona.voice_fingerprint import voice_section  # noqa: E402
 from pipelines.cpu import describe_cpu  # noqa: E402
 from pipelines.dialogue import TextDelta, prepare_embedded_model  # noqa: E402
 from pipelines.dialogue.local import LocalBackend  # noqa: E402
@@ -64,7 +72,25 @@ def load_items() -> list[dict]:
     return items
 
 
-async def reply_to(backend, builder: PromptBuilder, item: dict, params) -> tuple[str, str, float]:
+class FirstTokenClock:
+    """The backend, with the time its first text of each reply arrived: the gate's hold-back is
+    the time from there to the first sentence the fan receives."""
+
+    def __init__(self, backend):
+        self.backend, self.first_text_at = backend, None
+
+    def __getattr__(self, name):
+        return getattr(self.backend, name)
+
+    async def stream(self, messages, params):
+        self.first_text_at = None
+        async for event in self.backend.stream(messages, params):
+            if isinstance(event, TextDelta) and event.text and self.first_text_at is None:
+                self.first_text_at = time.perf_counter()
+            yield event
+
+
+async def reply_raw(backend, builder: PromptBuilder, item: dict, params) -> tuple[str, str, float, dict]:
     fan = FanFacts(**item.get("fan", {}))
     prompt = builder.build([], item["message"], FanProfile(name=fan.name))
     parts, finish_reason = [], "stop"
@@ -74,7 +100,34 @@ async def reply_to(backend, builder: PromptBuilder, item: dict, params) -> tuple
             parts.append(event.text)
         else:
             finish_reason = event.finish_reason
-    return "".join(parts), finish_reason, time.perf_counter() - started
+    return "".join(parts), finish_reason, time.perf_counter() - started, {}
+
+
+async def reply_directed(director: Director, item: dict, params) -> tuple[str, str, float, dict]:
+    """As the chat replies (a new fan each time, nothing remembered): the reply the fan receives,
+    and "length" when anything but the model ended it (the judge then checks it ends cleanly)."""
+    session = ChatSession(fan=FanProfile(name=item.get("fan", {}).get("name", "")))
+    clock: FirstTokenClock = director.backend
+    started, first_sent = time.perf_counter(), None
+    async for _ in director.reply(session, item["message"], params):
+        first_sent = first_sent or time.perf_counter()
+    seconds = time.perf_counter() - started
+    held_back = first_sent - clock.first_text_at if first_sent and clock.first_text_at else None
+    turn = session.last_turn
+    gate = {"ended_by": turn.finish_reason, "dropped": len(turn.dropped), "dropped_sentences": [f"{d.sentence} [{d.why}]" for d in turn.dropped],
+            "held_back_s": held_back, "gate_ms_per_sentence": gate_ms_per_sentence(director, item, turn.text)}
+    return turn.text, "stop" if turn.finish_reason == "stop" else "length", seconds, gate
+
+
+def gate_ms_per_sentence(director: Director, item: dict, reply: str) -> float | None:
+    """The gate's CPU time on this reply, per sentence: the reply fed again in small pieces, as it streams."""
+    gate = SentenceGate(director.checker, director.prompts.today(), fan_facts(item.get("fan", {}).get("name", ""), item["message"]))
+    started = time.process_time()
+    for start in range(0, len(reply), 4):
+        gate.feed(reply[start:start + 4])
+    gate.finish("stop")
+    checked = len(gate.released) + len(gate.dropped)
+    return (time.process_time() - started) * 1000 / checked if checked else None
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -103,35 +156,56 @@ def summarise(rows: list[dict]) -> dict:
         "sentences_p50_p90_max": [percentile(sentences, 0.5), percentile(sentences, 0.9), max(sentences, default=0)],
         "relevance_mean_p10": [round(statistics.mean(relevance), 3) if relevance else None, round(percentile(relevance, 0.1), 3)],
         "seconds_per_reply_p50": round(percentile([row["seconds"] for row in rows], 0.5), 2),
+        **_gate_figures(rows),
     }
 
 
-async def measure(backend, builder: PromptBuilder, items: list[dict], params, checker: CanonChecker, embedder: Embedder,
+def _gate_figures(rows: list[dict]) -> dict:
+    gate_ms = [row["gate_ms_per_sentence"] for row in rows if row.get("gate_ms_per_sentence") is not None]
+    held_back = [row["held_back_s"] * 1000 for row in rows if row.get("held_back_s") is not None]
+    if not gate_ms:
+        return {}
+    return {"gate_cpu_ms_per_sentence_p50_p95_max": [round(percentile(gate_ms, 0.5), 3), round(percentile(gate_ms, 0.95), 3), round(max(gate_ms), 3)],
+            "gate_added_ttft_ms_p50_p90": [round(percentile(held_back, 0.5), 1), round(percentile(held_back, 0.9), 1)],
+            "sentences_dropped": sum(row["dropped"] for row in rows),
+            "ended_by": dict(sorted(Counter(row["ended_by"] for row in rows).items()))}
+
+
+async def measure(backend, builder: PromptBuilder, items: list[dict], params, persona, embedder: Embedder, raw: bool,
                   save: Path | None = None, label: str = "") -> list[dict]:
     today = dt.date.today()
+    director = Director(persona, FirstTokenClock(backend), builder, params)
     rows = []
-    for index, item in enumerate(items):
-        reply, finish_reason, seconds = await reply_to(backend, builder, item, params.model_copy(update={"seed": index}))
-        quality = judge_reply(reply, checker, today, finish_reason, item.get("expect"), FanFacts(**item.get("fan", {})))
-        vectors = embedder.embed([item["message"], reply or " "])
-        rows.append({
-            "kind": item["kind"], "split": item["split"], "message": item["message"], "reply": reply,
-            "finish_reason": finish_reason, "seconds": seconds, "relevance": float(vectors[0] @ vectors[1]),
-            "degenerate": quality.degenerate, **{key: value for key, value in vars(quality).items()},
-        })
-        print(f"[{index + 1}/{len(items)}] {item['kind']}: {seconds:.1f} s", file=sys.stderr, flush=True)
+    try:
+        for index, item in enumerate(items):
+            seeded = params.model_copy(update={"seed": index})
+            replying = reply_raw(backend, builder, item, seeded) if raw else reply_directed(director, item, seeded)
+            reply, finish_reason, seconds, gate = await replying
+            quality = judge_reply(reply, director.checker, today, finish_reason, item.get("expect"), FanFacts(**item.get("fan", {})))
+            vectors = embedder.embed([item["message"], reply or " "])
+            rows.append({
+                "kind": item["kind"], "split": item["split"], "message": item["message"], "reply": reply,
+                "finish_reason": finish_reason, "seconds": seconds, "relevance": float(vectors[0] @ vectors[1]),
+                "degenerate": quality.degenerate, **{key: value for key, value in vars(quality).items()},
+                **gate,
+            })
+            print(f"[{index + 1}/{len(items)}] {item['kind']}: {seconds:.1f} s", file=sys.stderr, flush=True)
+    finally:
+        await director.close()
     if save:
         with save.open("a") as file:
             file.writelines(json.dumps({"backend": label, **row}, ensure_ascii=False) + "\n" for row in rows)
     return rows
 
 
-def report(rows: list[dict], show: int) -> dict:
+def report(rows: list[dict], show: int, persona) -> dict:
     figures = {split: summarise([row for row in rows if row["split"] == split]) for split in ("tuning", "held_out")}
     figures["all"] = summarise(rows)
+    voice = voice_section([row["reply"] for row in rows], persona)
+    figures["voice"] = {"measured": voice["measured"], "drift": [drift["warning"] for drift in voice["drift"]]}
     if show:
         kinds = dict.fromkeys(row["kind"] for row in rows)
-        figures["examples"] = {kind: [{key: row[key] for key in ("message", "reply", "canon_hit", "contradictions", "confused", "repeated_run")}
+        figures["examples"] = {kind: [{key: row[key] for key in ("message", "reply", "canon_hit", "contradictions", "confused", "repeated_run", "dropped_sentences") if key in row}
                                       for row in rows if row["kind"] == kind][:show] for kind in kinds}
     return figures
 
@@ -152,6 +226,7 @@ async def main() -> None:
     parser.add_argument("--split", choices=["tuning", "held_out", "all"], default="all", help="which messages (default: all; tune on `tuning` only)")
     parser.add_argument("--adapter", default="auto", help="persona adapter: auto (hers, when fresh), none, or a folder (default: auto)")
     parser.add_argument("--limit", type=int, help="only the first N messages (a quick look)")
+    parser.add_argument("--raw", action="store_true", help="the backend's replies as they stream, without the persona layer's sentence gate")
     parser.add_argument("--show", type=int, default=0, help="replies of each kind to include, to read")
     parser.add_argument("--save", type=Path, help="write every message, reply and verdict here (JSON lines)")
     args = parser.parse_args()
@@ -161,15 +236,15 @@ async def main() -> None:
     items = [item for item in load_items() if args.split in ("all", item["split"])][: args.limit]
     adapter = resolve_adapter(args.adapter, persona, settings)
     params = settings.dialogue.generation
-    checker, embedder = CanonChecker(persona), Embedder()
-    result: dict = {"date": dt.date.today().isoformat(), "machine": describe_cpu(), "messages": len(items), "split": args.split,
+    embedder = Embedder()
+    result: dict = {"date": dt.date.today().isoformat(), "machine": describe_cpu(), "messages": len(items), "split": args.split, "sentence_gate": not args.raw,
                     "adapter": str(adapter) if adapter else None,
                     "generation": params.model_dump(exclude={"json_schema", "seed"})}
     model_dir = prepare_embedded_model(settings.cache_path)
     if args.backend in ("local", "both"):
         local = LocalBackend.from_pretrained(model_dir, adapter_dir=adapter)
         builder = PromptBuilder(persona, local.tokenizer, settings.dialogue.context_tokens)
-        result["local"] = report(await measure(local, builder, items, params, checker, embedder, args.save, "local"), args.show)
+        result["local"] = report(await measure(local, builder, items, params, persona, embedder, args.raw, args.save, "local"), args.show, persona)
         result["local"]["dtype"] = str(local.model.dtype).removeprefix("torch.")
         await local.aclose()
     if args.backend in ("vllm", "both"):
@@ -181,7 +256,7 @@ async def main() -> None:
         builder = PromptBuilder(persona, AutoTokenizer.from_pretrained(model_dir), settings.dialogue.context_tokens)
         with tempfile.TemporaryDirectory(), VLLMServer(model_dir, served_name="smollm2", dtype="bfloat16", max_model_len=8192) as server:
             remote = OpenAICompatibleBackend(server.base_url, "smollm2", timeout_s=300)
-            result["vllm_cpu"] = report(await measure(remote, builder, items, params, checker, embedder, args.save, "vllm_cpu"), args.show)
+            result["vllm_cpu"] = report(await measure(remote, builder, items, params, persona, embedder, args.raw, args.save, "vllm_cpu"), args.show, persona)
             await remote.aclose()
     print(json.dumps(result, indent=2, ensure_ascii=False))
 

@@ -14,12 +14,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from persona.card import PersonaCard
+from persona.memory.consistency import CanonChecker
 from persona.memory.persona_memory import PersonaMemory, TurnRequest
 from persona.memory.retrieval import Recall
 from persona.memory.summary import PREFIX as SUMMARY_PREFIX
 from persona.memory.summary import summarise_exchanges
 from persona.prompt import FanProfile, PromptBuilder, PromptReport
 from persona.safety import FanContext, GuardRules, InputPolicy, OutputGuard
+from persona.sentence_gate import Dropped, SentenceGate, fan_facts
 from pipelines.dialogue import ChatMessage, DialogueBackend, GenerationParams, TextDelta, Usage
 from pipelines.dialogue.base import shared_prefix_length
 
@@ -35,6 +37,8 @@ class TurnResult:
     interrupted: bool = False
     refused: str = ""  # the input policy's reason when the model was not asked
     guarded: str = ""  # the output guard's reason when it cut the reply short
+    finish_reason: str = "stop"  # stop (the model ended it), length (token limit), loop or max_sentences (the sentence gate), guard
+    dropped: list[Dropped] = field(default_factory=list)  # sentences the gate kept from the fan, with why
 
 
 @dataclass
@@ -60,6 +64,7 @@ class Director:
         self.params = params
         self.memory = memory
         self.policy = InputPolicy(persona)
+        self.checker = CanonChecker(persona)
         self._rules_key: tuple | None = None
         self._rules: GuardRules | None = None
         # Memory work runs on one thread, in order: the store's connection is never shared
@@ -118,33 +123,41 @@ class Director:
         session.last_report = prompt.report
         fan = FanContext(session.fan_id, self.memory.private_terms, "\n".join(m.content for m in prompt.messages)) if remembering else None
         guard = OutputGuard(self._guard_rules(prompt.messages[0].content), fan)
+        params = params or self.params
+        gate = SentenceGate(self.checker, self.prompts.today(), fan_facts(session.fan.name, user_text, session.fan.notes), params.max_sentences)
         session.last_usage = Usage(prompt.report.total_tokens, 0)
         session.last_persona_s = time.perf_counter() - started  # policy, recall and prompt: before the model is asked
-        stream = self.backend.stream(prompt.messages, params or self.params)
-        fallback = ""  # the card's redirect, when the guard left nothing she can say
+        stream = self.backend.stream(prompt.messages, params)
+        sent: list[str] = []  # what the fan received
+        finish_reason = "length"  # until the backend says otherwise; a stop on our side leaves the last sentence unfinished
         try:
             async for event in stream:
                 if isinstance(event, TextDelta):
-                    if safe := guard.feed(event.text):
-                        yield safe
-                    if guard.tripped:
+                    if (safe := guard.feed(event.text)) and (released := gate.feed(safe)):
+                        sent.append(released)
+                        yield released
+                    if guard.tripped or gate.ended:
                         break  # closing the stream stops generation, upstream too
                 else:
                     session.last_usage = event.usage
-            if tail := guard.feed("", final=True):
+                    finish_reason = event.finish_reason
+            tail = gate.feed(guard.feed("", final=True)) + gate.finish("length" if guard.tripped else finish_reason)
+            if not "".join(sent + [tail]).strip():
+                tail = self.persona.safety.redirect  # the card's redirect, when nothing she can say is left
+            if tail:
+                sent.append(tail)
                 yield tail
-            if not guard.safe_text.strip():
-                fallback = self.persona.safety.redirect
-                yield fallback
         finally:
             await stream.aclose()
-            reply = (guard.safe_text + fallback).strip()
+            reply = "".join(sent).strip()
             interrupted = session.heard is not None
             if interrupted:
                 seen = reply[: shared_prefix_length(reply, session.heard.strip())]
                 reply = (seen.rstrip() + INTERRUPTED).strip()
             await self._commit(session, prompt.messages[-1], user_text, reply, session.last_usage)
-            session.last_turn = TurnResult(reply, session.last_usage, interrupted=interrupted, guarded=guard.tripped)
+            ended = "guard" if guard.tripped else gate.ended or finish_reason
+            session.last_turn = TurnResult(reply, session.last_usage, interrupted=interrupted, guarded=guard.tripped,
+                                           finish_reason=ended, dropped=gate.dropped)
 
     async def _prepare_turn(self, request: TurnRequest) -> tuple[Recall, FanProfile]:
         """Recall and the fan's block, in one trip to the memory thread. Turns that wait for

@@ -118,6 +118,11 @@ async def chat_completions(request: Request) -> Response:
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
                 "prompt_tokens_details": {"cached_tokens": result.usage.cached_tokens}}
 
+    def finish_reason() -> str:
+        """"length" when her token limit ended the reply (the unfinished sentence was not sent);
+        "stop" when she or the persona layer ended it at a sentence's end."""
+        return "length" if session.last_turn.finish_reason == "length" else "stop"
+
     if not body.stream:
         try:
             text = "".join([piece async for piece in runtime.director.reply(session, user_text, params)])
@@ -125,7 +130,7 @@ async def chat_completions(request: Request) -> Response:
             return openai_error(503, f"she could not answer just now: {error}", "server_error", "unavailable")
         return JSONResponse({
             "id": completion_id, "object": "chat.completion", "created": created, "model": body.model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish_reason()}],
             "usage": usage(),
         })
 
@@ -140,7 +145,7 @@ async def chat_completions(request: Request) -> Response:
             yield chunk({"role": "assistant", "content": ""})
             async for piece in reply:
                 yield chunk({"content": piece})
-            yield chunk({}, "stop")
+            yield chunk({}, finish_reason())
             if body.stream_options and body.stream_options.include_usage:
                 yield f"data: {json.dumps({'id': completion_id, 'object': 'chat.completion.chunk', 'created': created, 'model': body.model, 'choices': [], 'usage': usage()})}\n\n"
         except DialogueError as error:

@@ -18,6 +18,7 @@ TODAY = dt.date(2026, 11, 21)
     ("My favourite fabric is polyester.", "contradicts"),
     ("My favourite food is pizza.", "contradicts"),
     ("I love Mangwon market.", "canon"),
+    ("I love linen dresses.", "new"),  # liking more than her canon names is no contradiction
     ("I live in Busan.", "identity"),
     ("I'm from Mokpo.", "canon"),
     ("I am 31 years old.", "identity"),

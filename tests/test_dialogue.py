@@ -19,6 +19,7 @@ from pipelines.dialogue import (
     GenerationParams,
     TextDelta,
 )
+from persona.reply_quality import repeated_run
 from pipelines.dialogue.base import StopScanner
 from pipelines.dialogue.embedded import MARKER, find_embedded_gguf
 from pipelines.cpu import native_bf16, resolve_dtype
@@ -369,3 +370,13 @@ async def test_vllm_constrains_a_reply_to_a_json_schema(vllm_backend):
 async def test_local_backend_refuses_a_json_schema_clearly(local_backend):
     with pytest.raises(DialogueError, match="cannot constrain a reply to a JSON schema"):
         await local_backend.complete([ChatMessage(role="user", content="hi")], GenerationParams(json_schema={"type": "object"}))
+
+
+async def test_local_no_repeat_ngram_stops_a_greedy_loop(local_backend_fp32):
+    # Greedy SmolLM2 answers this with one sentence eight times over; the n-gram block (over
+    # her reply, not the prompt) makes it go on to something else instead.
+    asked = [ChatMessage(role="user", content="Write a list of ten things you love about your cat.")]
+    looping, _ = await local_backend_fp32.complete(asked, GenerationParams(max_tokens=48, temperature=0.0))
+    assert repeated_run(looping)
+    blocked, _ = await local_backend_fp32.complete(asked, GenerationParams(max_tokens=48, temperature=0.0, no_repeat_ngram=3))
+    assert not repeated_run(blocked) and len(blocked.split()) > 20

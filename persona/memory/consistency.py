@@ -96,4 +96,6 @@ class CanonChecker:
         agreeing = [entry for entry in speaking if _agrees(fact.value, entry.content)]
         if agreeing:
             return Claim(fact, text, "canon", f"agrees with {agreeing[0].id}")
+        if slot == "likes":  # she may love linen dresses as well as the ramie her canon names
+            return Claim(fact, text, "new", f"{', '.join(entry.id for entry in speaking)} names other things she likes")
         return Claim(fact, text, "contradicts", f"{', '.join(entry.id for entry in speaking)} says otherwise")

@@ -42,6 +42,8 @@ class GenerationParams(BaseModel):
     top_p: float = Field(default=0.95, gt=0.0, le=1.0)
     repetition_penalty: float = Field(default=1.0, ge=1.0, le=2.0, description="above 1 discourages loops; small models need it")
     stop: list[str] = Field(default=[], max_length=8)
+    max_sentences: int | None = Field(default=None, ge=1, le=50, description="chat: the reply ends after this many sentences (the persona layer stops the model there)")
+    no_repeat_ngram: int = Field(default=0, ge=0, le=64, description="local: never generate a run of this many tokens twice (0: off); loops are also cut at the last clean sentence on every backend")
     seed: int | None = None
     json_schema: dict | None = Field(default=None, description="constrain the reply to JSON of this schema (backends whose supports_json_schema is true)")
 

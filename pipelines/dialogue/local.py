@@ -33,6 +33,7 @@ from transformers import (
     AutoTokenizer,
     DynamicCache,
     LogitsProcessorList,
+    NoRepeatNGramLogitsProcessor,
     RepetitionPenaltyLogitsProcessor,
     TemperatureLogitsWarper,
     TopPLogitsWarper,
@@ -110,6 +111,18 @@ def _copy_prefix(cache: DynamicCache, length: int, config) -> DynamicCache:
     return copy
 
 
+class _ReplyNGramBlock(NoRepeatNGramLogitsProcessor):
+    """transformers' n-gram block over the reply only: her prompt repeats names and phrases
+    she may well say once in the reply."""
+
+    def __init__(self, ngram_size: int, prompt_length: int):
+        super().__init__(ngram_size)
+        self.prompt_length = prompt_length
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        return super().__call__(input_ids[:, self.prompt_length :], scores)
+
+
 @dataclass
 class _Generation:
     """One request on the generation thread: what was asked, where its tokens go, and (once
@@ -144,8 +157,10 @@ class LocalBackend(DialogueBackend):
         self._thread_lock = threading.Lock()
 
     @classmethod
-    def from_pretrained(cls, model_dir: str | Path, dtype: torch.dtype | None = None) -> LocalBackend:
-        """`dtype`: bfloat16 where the CPU has it natively, else float32, by default."""
+    def from_pretrained(cls, model_dir: str | Path, dtype: torch.dtype | None = None, adapter_dir: str | Path | None = None) -> LocalBackend:
+        """`dtype`: bfloat16 where the CPU has it natively, else float32, by default.
+        `adapter_dir`: a peft LoRA folder (her persona adapter), merged into the weights once at
+        load, in float32 before the cast, so a reply costs what the base model's does."""
         model_dir = Path(model_dir)
         dtype = resolve_dtype(dtype)
         if not (model_dir / "config.json").is_file():
@@ -153,8 +168,16 @@ class LocalBackend(DialogueBackend):
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
         if tokenizer.chat_template is None:
             raise DialogueError(f"{model_dir}: the tokenizer has no chat template; use an instruction-tuned model")
-        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
-        return cls(model, tokenizer)
+        if adapter_dir is None:
+            return cls(AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype), tokenizer)
+        adapter_dir = Path(adapter_dir)
+        if not (adapter_dir / "adapter_config.json").is_file():
+            raise DialogueError(f"{adapter_dir} is not a LoRA adapter folder (no adapter_config.json); check dialogue.adapter")
+        from peft import PeftModel  # only where an adapter is asked for
+
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+        model = PeftModel.from_pretrained(model, adapter_dir).merge_and_unload()
+        return cls(model.to(dtype), tokenizer)
 
     def encode(self, messages: list[ChatMessage]) -> list[int]:
         encoded = self.tokenizer.apply_chat_template(
@@ -269,6 +292,8 @@ class LocalBackend(DialogueBackend):
             )
         if params.repetition_penalty != 1.0:
             request.processors.append(RepetitionPenaltyLogitsProcessor(params.repetition_penalty))
+        if params.no_repeat_ngram:
+            request.processors.append(_ReplyNGramBlock(params.no_repeat_ngram, len(prompt_ids)))
         if not params.greedy:
             request.processors += [TemperatureLogitsWarper(params.temperature), TopPLogitsWarper(params.top_p)]
             request.sampler = torch.Generator()
