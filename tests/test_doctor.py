@@ -22,9 +22,10 @@ def test_the_embedded_setup_is_complete_here(model_dir, cache_dir):
     result = atelier("doctor", "--json", env={"ATELIER_CACHE_DIR": str(cache_dir)})
     assert result.returncode == 0, result.stdout + result.stderr
     checks = by_name(json.loads(result.stdout))
-    for name in ("cpu", "dtype", "dialogue model", "embeddings", "memory store", "postgresql", "fluidsynth", "soundfont",
+    for name in ("cpu", "dtype", "dialogue model", "persona adapter", "embeddings", "memory store", "postgresql", "fluidsynth", "soundfont",
                  "cairo", "font (latin)", "font (hangul)", "studio", "gpu", "cache dir", "data dir"):
         assert name in checks, name
+    assert "haeun" in checks["persona adapter"]["detail"]  # her adapter's state (none is trained in this cache)
     assert all(check["status"] != "missing" for check in checks.values())
     assert str(model_dir) in checks["dialogue model"]["detail"]
     assert "vector queries" in checks["postgresql"]["detail"]  # a real server answered a real query
