@@ -124,11 +124,14 @@ def check_persona_adapter(settings: Settings) -> Check:
         return Check("persona adapter", status, served.message, fixes.get(served.status, ""))
     if isinstance(settings.dialogue.adapter, Path) and settings.dialogue.folder_problems(tokenizer=False):
         return Check("persona adapter", "info", "see dialogue.adapter above")  # check_model_folders names the fix
+    from pipelines.dialogue.embedded import embedded_model_dir
+
+    model_name = (settings.dialogue.model_dir or embedded_model_dir(settings.cache_path)).expanduser().name
     try:
-        state = persona_adapter(settings, card)
+        state = persona_adapter(settings, card, model_name)
     except ConfigError as error:
         return Check("persona adapter", "missing", str(error), "set dialogue.adapter to auto, none or a LoRA folder")
-    if state.status == "stale":
+    if state.status in ("stale", "other-model"):
         return Check("persona adapter", "warning", state.message, f"{tune} (replies go on from the base model meanwhile)")
     if state.status == "fresh":
         return Check("persona adapter", "ok", state.message)

@@ -19,7 +19,7 @@ from persona.adapter import METADATA, AdapterState, card_fingerprint, find_adapt
 from persona.card import PersonaCard, load_persona
 from persona.director import Director
 from persona.memory.persona_memory import PersonaMemory
-from pipelines.dialogue import DialogueBackend, DialogueConfig, adapter_dir_problem, create_backend, resolve_tokenizer_dir
+from pipelines.dialogue import DialogueBackend, DialogueConfig, adapter_dir_problem, create_backend, resolve_model_dir, resolve_tokenizer_dir
 from serving.settings import ConfigError, Settings
 
 
@@ -50,7 +50,7 @@ async def start_runtime(settings: Settings, persona_id: str | None = None, remem
     tokenizer_dir = resolve_tokenizer_dir(config, settings.cache_path, log)  # a missing folder fails before the model loads
     log(f"Loading dialogue backend '{config.backend}'...")
     if config.backend == "local":
-        adapter = persona_adapter(settings, card)
+        adapter = persona_adapter(settings, card, resolve_model_dir(config, settings.cache_path, log).name)
         log(adapter.message)
         backend = create_backend(config, settings.cache_path, log=log, adapter_dir=adapter.path)
     else:
@@ -74,12 +74,23 @@ async def start_runtime(settings: Settings, persona_id: str | None = None, remem
     return Runtime(card, backend, director, memory)
 
 
-def persona_adapter(settings: Settings, card: PersonaCard) -> AdapterState:
+def persona_adapter(settings: Settings, card: PersonaCard, model_name: str | None = None) -> AdapterState:
     """Her adapter for the local backend, as dialogue.adapter names it: auto looks where
     `atelier persona tune` writes and beside her card; a folder is used unless its
     atelier-adapter.json says it was trained on another version of her card (then it is stale,
-    as under auto); none (status "off") is the base model alone. ConfigError names
+    as under auto) or, given the local model's folder name `model_name`, on another base model
+    (status "other-model"); none (status "off") is the base model alone. ConfigError names
     dialogue.adapter when the folder is not a LoRA folder."""
+    state = _configured_adapter(settings, card)
+    trained_on = read_metadata(state.path).get("base_model") if state.usable and (state.path / METADATA).is_file() else None
+    if model_name is not None and trained_on is not None and trained_on != model_name:
+        return AdapterState(None, "other-model", f"the persona adapter for {card.id} in {state.path} was trained on {trained_on}, not on "
+                                                 f"{model_name} (dialogue.model_dir); replying without it (run `atelier persona tune {card.id}` "
+                                                 "to train one for this model)")
+    return state
+
+
+def _configured_adapter(settings: Settings, card: PersonaCard) -> AdapterState:
     setting = settings.dialogue.adapter
     if setting == "none":
         return AdapterState(None, "off", f"persona adapter off (dialogue.adapter: none): {card.id} replies from the base model")

@@ -100,7 +100,7 @@ def make_persona_adapter(model_dir: Path, card: PersonaCard, folder: Path, seed:
             if "lora_A" in name or "lora_B" in name:
                 parameter.copy_(torch.randn(parameter.shape, generator=generator) * (0.02 if "lora_A" in name else scale))
     lora.save_pretrained(folder)
-    (folder / METADATA).write_text(json.dumps({"card_fingerprint": card_fingerprint(card), "base_model": str(model_dir), "seed": seed}))
+    (folder / METADATA).write_text(json.dumps({"card_fingerprint": card_fingerprint(card), "base_model": Path(model_dir).name, "seed": seed}))
     return folder
 
 

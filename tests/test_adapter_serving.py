@@ -128,6 +128,16 @@ def test_a_named_adapter_folder_from_an_older_card_is_stale_too(configure, perso
     assert state.status == "stale" and state.path is None and "dialogue.adapter" in state.message
 
 
+def test_an_adapter_trained_on_another_base_model_is_not_loaded(configure, personas_dir, tmp_path, model_dir):
+    other = tmp_path / "other-model"
+    shutil.copytree(model_dir, other)
+    settings = configure(adapter="auto", model_dir=str(other))
+    state = persona_adapter(settings, load_persona("haeun", personas_dir), other.name)
+    assert state.status == "other-model" and state.path is None and f"trained on {model_dir.name}, not on other-model" in state.message
+    check = doctor.check_persona_adapter(settings)
+    assert check.status == "warning" and check.fix.startswith("atelier persona tune haeun")
+
+
 def test_without_an_adapter_doctor_says_how_to_train_one(configure, personas_dir):
     shutil.rmtree(shipped_adapter_dir(personas_dir, "haeun"))
     check = doctor.check_persona_adapter(configure(adapter="auto"))
