@@ -155,7 +155,7 @@ def first_person(text: str, card: PersonaCard) -> str | None:
             while after.lower() in ADVERBS:
                 j, after = next_word(j + 1)
             _, then = next_word(j + 1)
-            if (after.endswith("s") and after.islower() and not after.endswith("ss") and after not in ("is", "was", "has")
+            if (after.endswith("s") and after.islower() and not after.endswith("ss") and after != "was"
                     and then[:1].isalnum()):  # a verb goes on ("and hides one thread"); "and sounds," ends a list
                 out.extend(tokens[i + 1:j])
                 out.append(_first_person_verb(after))
@@ -185,12 +185,17 @@ def _first_person_verb(word: str) -> str:
 
 
 def _her_sentences(text: str, card: PersonaCard, checker: CanonChecker, today: dt.date) -> list[str]:
-    """The sentences of a canon text she can say as they are, in the first person."""
+    """The sentences of a canon text she can say as they are, in the first person; none when its
+    lead sentence cannot be said (the rest lean on it)."""
     said = []
-    for sentence in sentences(" ".join(text.split())):
+    for index, sentence in enumerate(sentences(" ".join(text.split()))):
         spoken = first_person(sentence, card)
+        if spoken is None and "; " in sentence:  # "She knows she is virtual; she says ... built her": the first clause alone
+            spoken = first_person(sentence.split("; ", 1)[0].rstrip(",") + ".", card)
         if spoken and spoken.endswith(TERMINAL) and _keeps_to_card(spoken, checker, today):
             said.append(spoken)
+        elif index == 0:
+            return []
     return said
 
 
@@ -203,7 +208,7 @@ def _keeps_to_card(text: str, checker: CanonChecker, today: dt.date) -> bool:
 PLAIN_STARTS = frozenset("My The It Its Each Every When Then Outside A In This That".split())
 LEADS_BACK = frozenset("It Its He His She They Their Then Each This That".split())  # a sentence that needs the one before it
 NOT_TOPICS = frozenset("eat compose composing drape sketch upcoming spoiler".split())  # keys that are not things to ask about
-OPENERS = ["", "", "", "Oh, ", "Ah, ", "Good question! ", "Happy to tell you. ", "Mm, ", "Honestly? ", "Ooh. "]
+OPENERS = ["", "", "", "", "", "", "Oh, ", "Ah, ", "Mm, "]  # a word before the fact, now and then; never a sentence of its own
 FOLLOW_UPS = [
     "What are you making these days?",
     "Are you working on something right now?",
@@ -294,7 +299,7 @@ def _questions_for(entry: CanonEntry, rng: random.Random) -> list[str]:
         asks += [f"Who is {given}?", f"Who's {person.group(1)}?", f"Tell me about {given}.", f"Who is your {person.group(2)}?"]
     elif title.lower().startswith("her "):
         asks += [f"Tell me about your {title[4:]}.", f"What's your {title[4:]} like?"]
-    elif title:
+    elif title and not re.search(r"\b(?:she|he|they)\b", title, re.IGNORECASE):  # "What she keeps private" is a note, not a topic
         asks += [f"Tell me about {title}.", f"What can you tell me about {title}?"]
     for key in _plain_keys(entry):
         if key[:1].isupper():
@@ -311,17 +316,17 @@ def _identity_questions(card: PersonaCard) -> list[tuple[list[str], list[str]]]:
     identity = card.identity
     facts = []
     if identity.full_name:
-        facts.append((["What's your whole name?", "What is your real name?", "Is Haeun your full name?".replace("Haeun", card.name),
-                       "What should I call you?", "Do you have a surname?"],
+        facts.append((["What's your whole name?", "What is your real name?", f"Is {card.name} your full name?",
+                       "What should I call you?", "Do you have a surname?", "What's your name?"],
                       [f"I'm {identity.full_name}, but {card.name} is perfect.", f"My full name is {identity.full_name}."]))
     if identity.age is not None:
-        facts.append((["How old are you now?", "What age are you?", "May I ask your age?", "When is your birthday, how old will you be?",
-                       "You seem young, how old?"],
+        facts.append((["How old are you now?", "What age are you?", "May I ask your age?", "You seem young, how old?",
+                       "how old r u", "Are you older than 25?"],
                       [f"I'm {identity.age}.", f"I'm {identity.age}, old enough to own too many scissors."]))
     if identity.home:
         place = identity.home
         facts.append((["Where do you live?", "Where are you based?", "Which neighbourhood are you in?", "Where's home for you?",
-                       "Where is your workplace?"],
+                       "Where is your workplace?", "Where do you work from?"],
                       [f"I live and work in {place}.", f"Home is {place}, in my studio."]))
     if identity.occupation:
         job = identity.occupation[:1].lower() + identity.occupation[1:]
@@ -365,10 +370,10 @@ def _canon_conversations(card: PersonaCard, rng: random.Random, checker: CanonCh
             continue
         for question in _questions_for(entry, rng):
             standalone = [i for i, sentence in enumerate(said) if sentence.split(" ", 1)[0] not in LEADS_BACK]
-            start = rng.choice(standalone) if standalone and rng.random() < 0.3 else 0  # mostly the lead sentence, where the answer is
+            start = rng.choice(standalone) if standalone and rng.random() < 0.2 else 0  # mostly the lead sentence, where the answer is
             conversations.append(Conversation("canon", [Exchange(_vary(question, rng), _reply(said[start:start + 2], rng, card))]))
     for phrasings, answers in _identity_questions(card):
-        for question in phrasings:
+        for question in phrasings * 2:  # who she is comes up in every chat: twice the weight of one piece of lore
             answer = rng.choice(answers)
             if _keeps_to_card(answer, checker, today):
                 conversations.append(Conversation("canon", [Exchange(_vary(question, rng), _reply([answer], rng, card))]))
@@ -397,7 +402,7 @@ def _example_conversations(card: PersonaCard, rng: random.Random) -> list[Conver
 
 def _greeting_conversations(card: PersonaCard, rng: random.Random) -> list[Conversation]:
     conversations = []
-    for line in rng.sample(GREETING_LINES, k=min(6, len(GREETING_LINES))):
+    for line in rng.sample(GREETING_LINES, k=min(8, len(GREETING_LINES))):
         name = rng.choice(FAN_NAMES) if rng.random() < 0.4 else ""
         greeting = rng.choice(card.voice.greetings)
         if name and rng.random() < 0.5:
@@ -410,9 +415,9 @@ def _refusal_conversations(card: PersonaCard, rng: random.Random) -> list[Conver
     conversations = []
     for topic in card.safety.refused_topics():
         asks = TOPIC_ASKS.get(topic, [f"Can we talk about {topic.replace('_', ' ')}?"])
-        for ask in rng.sample(asks, k=min(2, len(asks))):
+        for ask in rng.sample(asks, k=1):
             conversations.append(Conversation("refusal", [Exchange(ask, _short(card.safety.redirect))]))
-    for ask in rng.sample(INJECTIONS, k=3):
+    for ask in rng.sample(INJECTIONS, k=2):
         conversations.append(Conversation("refusal", [Exchange(ask, _short(card.safety.injection_reply))]))
     return conversations
 
@@ -426,7 +431,7 @@ def _fan_life_conversations(card: PersonaCard, rng: random.Random, checker: Cano
     pet_lore = next((entry for entry in _visible_lore(card) if {"cat", "pet", "dog"} & {k.lower() for k in entry.keys}), None)
     her_pet = _her_sentences(pet_lore.content, card, checker, today)[:1] if pet_lore else []
     conversations = []
-    for _ in range(8):
+    for _ in range(16):
         name = rng.choice(FAN_NAMES)
         kind, pet = rng.choice(PET_KINDS), rng.choice(PET_NAMES)
         relation, person = rng.choice(RELATIONS), rng.choice(PEOPLE_NAMES)
