@@ -121,8 +121,8 @@ async def reply_directed(director: Director, item: dict, params) -> tuple[str, s
 
 def gate_ms_per_sentence(director: Director, item: dict, reply: str) -> float | None:
     """The gate's CPU time on this reply, per sentence: the reply fed again in small pieces, as it streams."""
-    gate = SentenceGate(director.checker, director.prompts.today(), fan_facts(item.get("fan", {}).get("name", ""), item["message"]))
     started = time.process_time()
+    gate = SentenceGate(director.checker, director.prompts.today(), fan_facts(item.get("fan", {}).get("name", ""), item["message"]))
     for start in range(0, len(reply), 4):
         gate.feed(reply[start:start + 4])
     gate.finish("stop")

@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 from persona.card import PersonaCard
 from persona.memory.consistency import CanonChecker
@@ -39,6 +40,17 @@ class TurnResult:
     guarded: str = ""  # the output guard's reason when it cut the reply short
     finish_reason: str = "stop"  # stop (the model ended it), length (token limit), loop or max_sentences (the sentence gate), guard
     dropped: list[Dropped] = field(default_factory=list)  # sentences the gate kept from the fan, with why
+
+
+async def _to_the_end(work) -> None:
+    """Await `work` to its end even if this task is cancelled meanwhile (an interrupt that lands
+    as the turn is being committed), then let the cancel go on: a turn is never half-kept."""
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await task
+        raise
 
 
 @dataclass
@@ -124,7 +136,8 @@ class Director:
         fan = FanContext(session.fan_id, self.memory.private_terms, "\n".join(m.content for m in prompt.messages)) if remembering else None
         guard = OutputGuard(self._guard_rules(prompt.messages[0].content), fan)
         params = params or self.params
-        gate = SentenceGate(self.checker, self.prompts.today(), fan_facts(session.fan.name, user_text, session.fan.notes), params.max_sentences)
+        # The fan's facts are read at the gate's first check, while the model writes: not before it starts.
+        gate = SentenceGate(self.checker, self.prompts.today(), partial(fan_facts, session.fan.name, user_text, list(session.fan.notes)), params.max_sentences)
         session.last_usage = Usage(prompt.report.total_tokens, 0)
         session.last_persona_s = time.perf_counter() - started  # policy, recall and prompt: before the model is asked
         stream = self.backend.stream(prompt.messages, params)
@@ -154,10 +167,10 @@ class Director:
             if interrupted:
                 seen = reply[: shared_prefix_length(reply, session.heard.strip())]
                 reply = (seen.rstrip() + INTERRUPTED).strip()
-            await self._commit(session, prompt.messages[-1], user_text, reply, session.last_usage)
             ended = "guard" if guard.tripped else gate.ended or finish_reason
             session.last_turn = TurnResult(reply, session.last_usage, interrupted=interrupted, guarded=guard.tripped,
                                            finish_reason=ended, dropped=gate.dropped)
+            await _to_the_end(self._commit(session, prompt.messages[-1], user_text, reply, session.last_usage))
 
     async def _prepare_turn(self, request: TurnRequest) -> tuple[Recall, FanProfile]:
         """Recall and the fan's block, in one trip to the memory thread. Turns that wait for

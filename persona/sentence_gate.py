@@ -1,7 +1,7 @@
 """Her reply, one finished sentence at a time: only sentences that keep to her card reach the fan.
 
 The gate holds the sentence being written and releases it once it ends (an end mark and the
-space after it, or a new line), after three checks:
+space or new line after it), after three checks:
 
 - **canon**: what the sentence claims about her (``CanonChecker``) must not contradict her
   identity or canon, nor name lore under embargo: such a sentence is dropped and the reply goes on;
@@ -26,14 +26,17 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from persona.memory.consistency import CanonChecker
 from persona.memory.extraction import extract_changes
 from persona.reply_quality import LOOP_NGRAM, TERMINAL, FanFacts, confused_with_fan, words
 
-# The end of a sentence, seen once the next one starts: end marks (and closing quotes), then whitespace; or a new line.
-BOUNDARY = re.compile(r"[.!?…~]+[\"'”’)\]]*\s+|\n+")
+# The end of a sentence, seen once the next one starts: end marks (and closing quotes), then
+# whitespace. A line with no end mark ("Here is what I'd make:") is held and goes out with the
+# sentence after it, so a reply never ends on a lead-in.
+BOUNDARY = re.compile(r"[.!?…~]+[\"'”’)\]]*\s+")
 REFUTED = ("identity", "contradicts", "embargoed")
 PROPER_NAME = re.compile(r"\b[A-Z][\w'-]+|[가-힣]{2,}")
 NAMED_IN_NOTE = re.compile(r"\b(?:named|called) ([A-Z][\w'-]+)")
@@ -56,7 +59,7 @@ class Dropped:
 class SentenceGate:
     checker: CanonChecker
     today: dt.date
-    fan: FanFacts = field(default_factory=FanFacts)
+    fan: FanFacts | Callable[[], FanFacts] = field(default_factory=FanFacts)  # a callable is read at the first check, off the prompt's path
     max_sentences: int | None = None
     released: list[str] = field(default_factory=list)
     dropped: list[Dropped] = field(default_factory=list)
@@ -126,6 +129,8 @@ class SentenceGate:
         return ""
 
     def _breaks_canon(self, sentence: str) -> str:
+        if callable(self.fan):
+            self.fan = self.fan()
         if confused := confused_with_fan(sentence, self.fan):
             return confused[0]
         for claim in self.checker.claims(sentence, self.today):

@@ -177,7 +177,8 @@ async def test_injection_and_refused_topics_get_her_in_character_answer(server, 
 async def test_an_interrupt_keeps_only_what_the_fan_heard(server):
     fan = await Client.connect(server, "hasty-fan")
     await fan.until("ready")
-    await fan.send(type="message", id="1", text="Tell me a long story about your studio.")
+    # Her first sentence ends well before the token limit (24 here), so she is still talking.
+    await fan.send(type="message", id="1", text="Tell me about Bobbin.")
     first = await fan.until("delta")
     await fan.send(type="interrupt", turn=1, heard=first["text"])
     end = await fan.until("end")

@@ -63,7 +63,7 @@ class DialogueConfig(BaseModel):
                     "instead of `model`; a persona not listed uses `model`",
     )
     context_tokens: int = Field(default=4096, ge=256, description="token budget of one prompt, reply excluded")
-    generation: GenerationParams = GenerationParams(max_tokens=160, temperature=0.5, top_p=0.9, repetition_penalty=1.1)
+    generation: GenerationParams = GenerationParams(max_tokens=120, max_sentences=3, temperature=0.5, top_p=0.9, repetition_penalty=1.1, no_repeat_ngram=4)
 
     @field_validator("adapter", mode="before")
     @classmethod
