@@ -380,3 +380,33 @@ async def test_local_no_repeat_ngram_stops_a_greedy_loop(local_backend_fp32):
     assert repeated_run(looping)
     blocked, _ = await local_backend_fp32.complete(asked, GenerationParams(max_tokens=48, temperature=0.0, no_repeat_ngram=3))
     assert not repeated_run(blocked) and len(blocked.split()) > 20
+
+
+def test_a_lora_merges_as_peft_merges_it_without_importing_peft(model_dir, tmp_path):
+    from peft import LoraConfig, PeftModel, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    lora = get_peft_model(base, LoraConfig(r=8, lora_alpha=16, use_rslora=True, layers_to_transform=[28, 29],
+                                           target_modules=["q_proj", "v_proj", "down_proj"]))
+    for name, weight in lora.named_parameters():
+        if "lora_B" in name:
+            torch.nn.init.normal_(weight, std=0.05)  # peft starts B at zero: a no-op adapter
+    lora.save_pretrained(tmp_path / "lora")
+    expected = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32), tmp_path / "lora").merge_and_unload()
+    merged = LocalBackend.from_pretrained(model_dir, dtype=torch.float32, adapter_dir=tmp_path / "lora").model
+    plain = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).state_dict()
+    for name, weight in expected.state_dict().items():
+        torch.testing.assert_close(merged.state_dict()[name], weight, rtol=0, atol=1e-6)
+    changed = [name for name, weight in merged.state_dict().items() if not torch.equal(weight, plain[name])]
+    assert sorted(changed) == sorted(f"model.layers.{i}.{m}.weight" for i in (28, 29) for m in ("self_attn.q_proj", "self_attn.v_proj", "mlp.down_proj"))
+
+
+def test_an_adapter_that_cannot_be_merged_is_refused_by_name(model_dir, tmp_path):
+    with pytest.raises(DialogueError, match="is not a LoRA adapter folder"):
+        LocalBackend.from_pretrained(model_dir, adapter_dir=tmp_path)
+    (tmp_path / "adapter_config.json").write_text('{"peft_type": "LORA", "r": 8, "lora_alpha": 16, "use_dora": true}')
+    (tmp_path / "adapter_model.safetensors").write_bytes(b"")
+    with pytest.raises(DialogueError, match="only a plain LoRA can be merged here .*use_dora"):
+        LocalBackend.from_pretrained(model_dir, adapter_dir=tmp_path)
