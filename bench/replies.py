@@ -34,7 +34,6 @@ import json
 import statistics
 from collections import Counter
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -52,7 +51,7 @@ from persona.prompt import FanProfile, PromptBuilder  # noqa: E402
 from persona.reply_quality import FanFacts, judge_reply  # noqa: E402
 from persona.sentence_gate import SentenceGate, fan_facts  # noqa: E402
 from persona.voice_fingerprint import voice_section  # noqa: E402
-from pipelines.cpu import describe_cpu  # noqa: E402
+from pipelines.cpu import describe_cpu, native_bf16  # noqa: E402
 from pipelines.dialogue import TextDelta, prepare_embedded_model  # noqa: E402
 from pipelines.dialogue.local import LocalBackend  # noqa: E402
 from pipelines.dialogue.openai_compatible import OpenAICompatibleBackend  # noqa: E402
@@ -254,9 +253,14 @@ async def main() -> None:
         from transformers import AutoTokenizer
 
         builder = PromptBuilder(persona, AutoTokenizer.from_pretrained(model_dir), settings.dialogue.context_tokens)
-        with tempfile.TemporaryDirectory(), VLLMServer(model_dir, served_name="smollm2", dtype="bfloat16", max_model_len=8192) as server:
-            remote = OpenAICompatibleBackend(server.base_url, "smollm2", timeout_s=300)
+        # Her adapter as a LoRA of its own name beside the base model, as configs/gpu.yaml serves it.
+        lora = {persona.id: adapter} if adapter else {}
+        rank = json.loads((adapter / "adapter_config.json").read_text())["r"] if adapter else 16
+        dtype = "bfloat16" if native_bf16() else "float32"
+        with VLLMServer(model_dir, served_name="smollm2", dtype=dtype, max_model_len=8192, lora_modules=lora, max_lora_rank=max(8, rank)) as server:
+            remote = OpenAICompatibleBackend(server.base_url, persona.id if adapter else "smollm2", timeout_s=300)
             result["vllm_cpu"] = report(await measure(remote, builder, items, params, persona, embedder, args.raw, args.save, "vllm_cpu"), args.show, persona)
+            result["vllm_cpu"]["dtype"] = dtype
             await remote.aclose()
     print(json.dumps(result, indent=2, ensure_ascii=False))
 

@@ -48,7 +48,7 @@ class AdapterState:
     """What is known about her adapter: `path` is set only when it can be used."""
 
     path: Path | None
-    status: str  # "fresh", "stale" or "missing"
+    status: str  # "fresh", "stale" or "missing"; the runtime adds "other-model" (trained on another base model) and "off" (dialogue.adapter: none)
     message: str  # one line for start-up and `atelier doctor`
 
     @property
