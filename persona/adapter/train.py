@@ -260,6 +260,14 @@ def _batch_loss(model, batch: list[TrainingExample], prefix, prefix_length: int,
     return torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100)
 
 
+def _sort_adapter_config(path: Path) -> None:
+    """peft writes target_modules from a set, in an order that changes from run to run: sorted, a rebuild is the same file."""
+    config = json.loads(path.read_text())
+    if isinstance(config.get("target_modules"), list):
+        config["target_modules"] = sorted(config["target_modules"])
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
 def _write_atomically(model, metadata: dict, output_dir: Path) -> None:
     """Save into a temporary folder beside `output_dir`, then rename it into place."""
     from safetensors.torch import load_file, save_file
@@ -268,11 +276,13 @@ def _write_atomically(model, metadata: dict, output_dir: Path) -> None:
     staging = Path(tempfile.mkdtemp(dir=output_dir.parent, prefix=f".{output_dir.name}.tmp-"))
     old = None
     try:
+        staging.chmod(0o755)  # mkdtemp's folder is private; an adapter is not
         model.save_pretrained(staging, save_embedding_layers=False)
         weights = staging / ADAPTER_WEIGHTS
         state = {name: tensor.to(torch.float16).contiguous() for name, tensor in sorted(load_file(weights).items())}
         save_file(state, weights, metadata={"format": "pt"})
         (staging / "README.md").unlink(missing_ok=True)  # peft's model-card stub: METADATA says what this is
+        _sort_adapter_config(staging / "adapter_config.json")
         (staging / METADATA).write_text(json.dumps(metadata, indent=2, ensure_ascii=False) + "\n")
         if output_dir.exists():
             old = Path(tempfile.mkdtemp(dir=output_dir.parent, prefix=f".{output_dir.name}.old-"))
