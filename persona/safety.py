@@ -6,7 +6,8 @@
 - ``OutputGuard`` reads her reply as it streams and holds back only text that could be the
   start of a forbidden phrase, so none of those ever reaches the fan: out-of-character
   boilerplate (the card's banned phrases) and lore still under embargo. Her own system prompt
-  quoted back (12 words in a row) stops the reply as soon as it is recognised.
+  quoted back (12 words in a row) stops the reply as soon as it is recognised; her biography
+  and the lore she may tell are not secret, and she may tell them in the card's words.
 Another fan's data cannot be in a prompt in the first place: recall is keyed by fan id at
 the store (persona/memory). As a second line, the guard also stops a reply that names
 another fan's people, pets or workplace (``PrivateTerms``) unless this fan's own
@@ -90,14 +91,20 @@ class GuardRules:
             if entry.enabled and not entry.is_visible(today) and not entry.use_regex:
                 phrases.update({key.lower(): f"embargoed:{entry.id}" for key in entry.keys if len(key) >= 4})
         alternatives = "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True))
-        words = system_prompt.lower().split()
+        # Her story (biography, tagline, the lore she may tell) is hers to say in the card's own
+        # words; what is secret is the rest: how she is told to behave.
+        told = [persona.identity.biography, persona.identity.tagline, *(e.content for e in persona.canon if e.enabled and e.is_visible(today))]
+        for text in sorted(filter(None, told), key=len, reverse=True):
+            system_prompt = system_prompt.replace(text, "\0")
+        parts = [part.lower().split() for part in system_prompt.split("\0")]
+        words = [word for part in parts for word in part]
         return cls(
             phrases=phrases,
             pattern=re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.I),
             prefixes=frozenset(p[:k] for p in phrases for k in range(1, len(p))),
             phrase_starts=re.compile(rf"(?<!\w)[{re.escape(''.join(sorted({p[0] for p in phrases})))}]", re.I),
             longest=max(map(len, phrases)),
-            prompt_quotes=frozenset(" ".join(words[i : i + QUOTE_WORDS]) for i in range(len(words) - QUOTE_WORDS + 1)),
+            prompt_quotes=frozenset(" ".join(part[i : i + QUOTE_WORDS]) for part in parts for i in range(len(part) - QUOTE_WORDS + 1)),
             prompt_words=frozenset(words),
         )
 

@@ -66,6 +66,21 @@ def test_her_system_prompt_quoted_back_stops_the_reply(haeun):
     assert guard.tripped == "system_prompt" and "designs clothes and composes music" not in guard.safe_text
 
 
+def test_her_lore_in_the_cards_own_words_is_not_a_leak(haeun, tokenizer):
+    from persona.prompt import FanProfile, PromptBuilder
+
+    prompt = PromptBuilder(haeun, tokenizer, 4096).build([], "Tell me about Bobbin and your studio.", FanProfile()).messages[0].content
+    rules = GuardRules.build(haeun, prompt, TODAY)
+    story = haeun.identity.biography.split(". ")[0] + "."  # "... lives and works in a studio on the fourth floor of a converted shoe factory ..."
+    assert story in prompt and len(story.split()) > 12
+    told = OutputGuard(rules)
+    assert stream(told, [story[:40], story[40:] + " "]) == story + " " and not told.tripped
+    instructions = next(line for line in prompt.splitlines() if len(line.split()) > 14 and line not in haeun.identity.biography)
+    quoted = OutputGuard(rules)
+    stream(quoted, [instructions + " "])
+    assert quoted.tripped == "system_prompt"
+
+
 def test_another_fans_names_never_reach_a_fan(haeun):
     from persona.safety import FanContext, PrivateTerms
 
