@@ -240,3 +240,13 @@ def test_examples_fit_the_tiny_budget(tiny_tokenizer):
     examples = build_examples(tiny_card(), tiny_tokenizer, TINY)
     assert examples and all(example.trained_tokens > 0 for example in examples)
     assert {example.kind for example in examples} >= {"canon", "example", "greeting", "refusal", "fan_life"}
+
+
+def test_the_command_checks_its_arguments_first(tmp_path):
+    from conftest import atelier
+
+    for args, says in ((["--steps", "0"], "--steps must be between 1"), (["--seed", "-1"], "--seed must be between 0"),
+                       (["--output", str(tmp_path / "file.txt")], "is a file, not a folder")):
+        (tmp_path / "file.txt").write_text("x")
+        result = atelier("persona", "tune", "haeun", *args)
+        assert result.returncode == 2 and says in result.stderr and result.stderr.count("\n") == 1, result.stderr
