@@ -118,7 +118,8 @@ def heading(card: PersonaCard, source: dict, count: int) -> str:
         return f"{card.name}'s voice in {count} fresh replies from the dialogue model, beside her example dialogue"
     whose = f"to {source['fan']}" if source["fan"] else "to every fan"
     if not count:
-        return f"{card.name} has no stored replies {whose} yet (chat with her, or use --sample N for fresh ones)"
+        to_whom = f"to {source['fan']}" if source["fan"] else "to any fan"
+        return f"{card.name} has no stored replies {to_whom} yet (chat with her, or use --sample N for fresh ones)"
     replies = "her one stored reply" if count == 1 else f"her newest {count} stored replies"
     return f"{card.name}'s voice in {replies} {whose} (at most {source['limit']}), beside her example dialogue"
 

@@ -189,7 +189,7 @@ def test_report_with_no_stored_replies_shows_her_reference(tmp_path, monkeypatch
     monkeypatch.setenv("ATELIER_MEMORY__BACKEND", "sqlite")
     code, out, err = report(capsys, "haeun")
     assert code == 0, err
-    assert out.startswith("Haeun has no stored replies to every fan yet") and "--sample N" in out
+    assert out.startswith("Haeun has no stored replies to any fan yet") and "--sample N" in out
     assert "No replies of hers to measure, so nothing to compare: only her reference is shown." in out
     figures = json.loads(report(capsys, "haeun", "--json")[1])
     assert figures["measured"] is None and figures["reference"]["replies"] == 13 and figures["drift"] == []
