@@ -1,6 +1,6 @@
 """Train her persona adapter: a peft LoRA on the embedded model, on the CPU, from her card alone.
 
-    folder = train_adapter(card, model_dir, cache_dir, TuneConfig(steps=90, seed=0), progress=bar_update)
+    folder = train_adapter(card, model_dir, cache_dir, TuneConfig(steps=180, seed=0), progress=bar_update)
 
 The data is `persona.adapter.dataset`: conversations written from her card, each tokenised
 as the chat sends it. Training runs in float32 (the same arithmetic on every CPU: bf16 is
@@ -62,9 +62,9 @@ class TuneCancelled(Exception):
 @dataclass(frozen=True)
 class TuneConfig:
     """What training does. The defaults train the embedded SmolLM2-135M for Haeun in about
-    nine minutes on two Zen 4 cores (docs/adapter.md has the measurements)."""
+    eight minutes on two CPU cores (docs/adapter.md has the measurements)."""
 
-    steps: int = 90
+    steps: int = 180
     seed: int = 0
     rank: int = 16
     alpha: int = 32
