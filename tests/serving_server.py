@@ -31,6 +31,9 @@ class AtelierServer:
             "ATELIER_SERVING__TOKEN_SECRET": SECRET,
             "ATELIER_DIALOGUE__GENERATION__MAX_TOKENS": "24",
             "ATELIER_DIALOGUE__GENERATION__TEMPERATURE": "0",
+            # The protocol and the studio are tested on the base model, whose greedy replies these
+            # tests know; her adapter has tests of its own (test_adapter_serving.py).
+            "ATELIER_DIALOGUE__ADAPTER": "none",
             **{f"ATELIER_{key.upper()}": value for key, value in settings.items()},
         }
         self.process: subprocess.Popen | None = None
