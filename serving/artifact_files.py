@@ -1,0 +1,82 @@
+"""Fans' artifact files over HTTP:
+
+    GET/HEAD /artifacts/{owner_key}/{artifact_id}/{name}?expires=<unix>&sig=<hex>
+    GET/HEAD /artifacts/{owner_key}/{artifact_id}/{name}    with  Authorization: Bearer <fan token>
+
+A file is served to its fan only: through a signed, expiring URL (what her reply links to, so
+a phone's audio player or an <img> fetches it with no headers) or to the fan's own token. Every
+refusal is the same plain 404 as a file that does not exist, so nobody learns which files
+exist. Ranges work (players seek in audio); responses are private to the fan.
+
+The route reads `request.app.state.service`: `artifacts` (ArtifactStore), `url_signer`
+(UrlSigner) and `secret` (the fan tokens' key).
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+
+import anyio.to_thread
+from starlette.requests import Request
+from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from persona.engine.artifacts import is_owner_key, owner_key
+from persona.engine.auth import AuthError, verify_token
+
+FILE_HEADERS = {
+    "Cache-Control": "private",
+    # Fans' files include SVG, which a browser would run as a page: never sniff, never script.
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox",
+}
+
+
+def not_found() -> Response:
+    """What the router itself answers for a path it does not know."""
+    return PlainTextResponse("Not Found", status_code=404)
+
+
+async def artifact_file(request: Request) -> Response:
+    service = request.app.state.service
+    key = request.path_params["owner_key"]
+    artifact_id = request.path_params["artifact_id"]
+    name = request.path_params["name"]
+    if not (signed_for_this_file(request, service, key, artifact_id, name) or bearer_owns(request, service, key)):
+        return not_found()
+    found = service.artifacts.find_file(key, artifact_id, name)
+    if found is None:
+        return not_found()
+    path, file = found
+    try:  # the file may have been evicted since it was found
+        stat_result = await anyio.to_thread.run_sync(os.stat, path)
+    except FileNotFoundError:
+        return not_found()
+    return FileResponse(
+        path, media_type=file.media_type, headers=FILE_HEADERS, stat_result=stat_result,
+        filename=file.name, content_disposition_type="inline",
+    )
+
+
+def signed_for_this_file(request: Request, service, key: str, artifact_id: str, name: str) -> bool:
+    expires, sig = request.query_params.get("expires"), request.query_params.get("sig")
+    if expires is None or sig is None:
+        return False
+    return service.url_signer.check(key, artifact_id, name, expires, sig)
+
+
+def bearer_owns(request: Request, service, key: str) -> bool:
+    """The request carries a valid fan token, and the fan is this folder's owner."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or not token.isascii() or not is_owner_key(key):
+        return False
+    try:
+        claims = verify_token(service.secret, token)
+    except AuthError:
+        return False
+    return hmac.compare_digest(owner_key(claims.fan_id), key)
+
+
+routes = [Route("/artifacts/{owner_key}/{artifact_id}/{name}", artifact_file, methods=["GET", "HEAD"])]
