@@ -34,7 +34,7 @@ from persona.prompt import FanProfile, PromptBuilder  # noqa: E402
 from pipelines.cpu import describe_cpu, resolve_dtype  # noqa: E402
 from pipelines.dialogue import GenerationParams, TextDelta, prepare_embedded_model  # noqa: E402
 from pipelines.dialogue.local import LocalBackend  # noqa: E402
-from serving.settings import load_settings  # noqa: E402
+from persona.engine.settings import load_settings  # noqa: E402
 
 MESSAGES = ["What's new in the studio this week?", "Tell me about your favourite fabric.", "Do you listen to music while you sew?"]
 

@@ -35,7 +35,7 @@ from pipelines.dialogue import ChatMessage, GenerationParams, TextDelta, prepare
 from pipelines.dialogue.local import LocalBackend  # noqa: E402
 from pipelines.cpu import describe_cpu, resolve_dtype  # noqa: E402
 from pipelines.dialogue.openai_compatible import OpenAICompatibleBackend  # noqa: E402
-from serving.settings import load_settings  # noqa: E402
+from persona.engine.settings import load_settings  # noqa: E402
 
 sys.path.insert(0, str(REPO / "tests"))
 from vllm_server import VLLMServer, vllm_python  # noqa: E402  (the tests' harness)

@@ -46,7 +46,7 @@ from pipelines.fashion.lookbook import export_collection  # noqa: E402
 from pipelines.fashion.prints import make_tile  # noqa: E402
 from pipelines.fashion.spec import DesignSpec, Print  # noqa: E402
 from pipelines.fashion.vocabulary import PRINT_TYPES  # noqa: E402
-from serving.settings import load_settings  # noqa: E402
+from persona.engine.settings import load_settings  # noqa: E402
 
 
 def collection_seconds(brief: str, looks: int = 12) -> dict:

@@ -51,7 +51,7 @@ from pipelines.music.planner import MusicBrief, ProceduralPlanner  # noqa: E402
 from pipelines.music.render import FLUIDSYNTH_GAIN, SAMPLE_RATE, find_soundfont, render_stems  # noqa: E402
 from pipelines.music.signature import SignatureCatalogue  # noqa: E402
 from pipelines.music.wav import write_wav  # noqa: E402
-from serving.settings import load_settings  # noqa: E402
+from persona.engine.settings import load_settings  # noqa: E402
 
 BRIEF = "rainy Seoul night, hopeful"
 TARGET_S_FOR_3_MINUTES = 6.0

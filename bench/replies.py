@@ -55,7 +55,7 @@ from pipelines.cpu import describe_cpu, native_bf16  # noqa: E402
 from pipelines.dialogue import TextDelta, prepare_embedded_model  # noqa: E402
 from pipelines.dialogue.local import LocalBackend  # noqa: E402
 from pipelines.dialogue.openai_compatible import OpenAICompatibleBackend  # noqa: E402
-from serving.settings import load_settings  # noqa: E402
+from persona.engine.settings import load_settings  # noqa: E402
 
 MESSAGES = REPO / "bench" / "replies.yaml"
 HELD_OUT = {2, 5, 8}  # positions in every ten

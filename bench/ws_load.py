@@ -82,8 +82,8 @@ def serve_ours(port: int, rate: float, tokens: int, pad: int = 0) -> None:
     from persona.prompt import PromptBuilder
     from pipelines.dialogue import DialogueBackend, Finished, GenerationParams, TextDelta, Usage, prepare_embedded_model
     from serving.app import create_app
-    from serving.runtime import Runtime
-    from serving.settings import load_settings
+    from persona.engine.runtime import Runtime
+    from persona.engine.settings import load_settings
 
     filler = "~" * pad + (" " if pad else "")
 
@@ -168,7 +168,7 @@ class Tally:
 async def one_fan(url: str, fan: str, tally: Tally) -> None:
     import websockets
 
-    from serving.auth import issue_token
+    from persona.engine.auth import issue_token
 
     async with websockets.connect(url, compression=None, open_timeout=120, max_queue=None) as ws:
         await ws.send(json.dumps({"type": "hello", "token": issue_token(SECRET.encode(), fan, 3600), "persona": "haeun"}))
@@ -251,7 +251,7 @@ async def e2e_level(url: str, metrics_url: str, fans: int, level: str) -> dict:
     import httpx
     import websockets
 
-    from serving.auth import issue_token
+    from persona.engine.auth import issue_token
 
     async def turn(ws, fan: int, number: int) -> tuple[float, float]:
         """(time to first token, time to the end of the reply)"""
@@ -339,7 +339,7 @@ def histogram_between(before: tuple, after: tuple) -> tuple[float, float]:
 def end_to_end(levels: list[int]) -> dict:
     from serving_server import AtelierServer
 
-    from serving.settings import load_settings
+    from persona.engine.settings import load_settings
 
     settings = load_settings()
     with tempfile.TemporaryDirectory() as data_dir:

@@ -17,6 +17,7 @@ from functools import partial
 from persona.card import PersonaCard
 from persona.memory.consistency import CanonChecker
 from persona.memory.persona_memory import PersonaMemory, TurnRequest
+from persona.memory.records import MemoryStoreError
 from persona.memory.retrieval import Recall
 from persona.memory.summary import PREFIX as SUMMARY_PREFIX
 from persona.memory.summary import summarise_exchanges
@@ -88,7 +89,10 @@ class Director:
         """`function(*args)` on the memory thread, after the memory work queued before it. Turns
         read and write memory through here; so does anything else that reads it (the studio's
         memory inspector), never from a thread of its own."""
-        return await asyncio.get_running_loop().run_in_executor(self._memory_thread, function, *args)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._memory_thread, function, *args)
+        except self.memory.store.failures if self.memory is not None else () as error:
+            raise MemoryStoreError(f"the memory store failed: {error}") from error
 
     async def start_session(self, fan_id: str | None = None, name: str = "", recent_turns: int = 6) -> ChatSession:
         """A session for a fan; a remembered fan picks up where the last session ended

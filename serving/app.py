@@ -8,7 +8,9 @@
     /studio                the designers' Gradio studio, behind its own login (studio/app.py)
 
 `create_app(settings)` loads the runtime when the app starts (uvicorn's lifespan); tests and
-benchmarks may pass a ready `Runtime` instead.
+benchmarks may pass a ready `Runtime` instead. What the routes share is the engine's
+ChatService (persona/engine/service.py); the WebSocket sessions and connection caps are this
+app's own.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ import asyncio
 import contextlib
 import logging
 import os
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
+from typing import Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -27,63 +31,23 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from serving.auth import load_or_create_secret
+from persona.engine.limits import ConnectionCaps
+from persona.engine.runtime import Runtime, start_runtime
+from persona.engine.service import ChatService, token_secret
+from persona.engine.settings import ConfigError, Settings
 from serving.chat_socket import ChatConnection
-from serving.limits import ConnectionCaps, FanRateLimits
 from serving.openai_api import chat_completions, list_models
-from serving.runtime import Runtime, start_runtime
 from serving.sessions import FrameLog, SessionHub
-from serving.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-class Metrics:
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        r = self.registry
-        self.connections = Gauge("atelier_ws_connections", "open fan WebSocket connections", registry=r)
-        self.frames_sent = Counter("atelier_ws_frames_sent", "server frames written to fans", registry=r)
-        self.bad_frames = Counter("atelier_ws_bad_frames", "client frames refused by the protocol", registry=r)
-        self.slow_clients = Counter("atelier_ws_slow_clients", "connections closed because the client fell behind", registry=r)
-        self.auth_failures = Counter("atelier_auth_failures", "requests with a missing, bad or expired fan token", registry=r)
-        self.turns = Counter("atelier_turns", "turns answered, by outcome", ["outcome"], registry=r)
-        self.ttft = Histogram("atelier_time_to_first_token_seconds", "from a fan's message to the first delta", registry=r,
-                              buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10))
-        self.persona_layer = Histogram("atelier_persona_layer_seconds", "policy, recall and prompt assembly before the model is asked", registry=r,
-                                       buckets=(0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.007, 0.008, 0.009, 0.01, 0.0125, 0.015, 0.02, 0.025, 0.035, 0.05, 0.075, 0.1, 0.25, 0.5, 1))
-
-
-def token_secret(settings: Settings) -> bytes:
-    """The HMAC key for fan tokens: from the settings, else a file beside the memory store."""
-    if settings.serving.token_secret:
-        return settings.serving.token_secret.encode()
-    return load_or_create_secret(settings.memory.data_dir / "token-secret")
-
-
-@dataclass
-class ChatService:
-    """What the routes share: the runtime and the fans' sessions, limits and metrics."""
-
-    settings: Settings
-    runtime: Runtime
-    secret: bytes
-    hub: SessionHub
-    metrics: Metrics = field(default_factory=Metrics)
-    connections: ConnectionCaps = field(init=False)
-    rate_limits: FanRateLimits = field(init=False)
-
-    def __post_init__(self) -> None:
-        config = self.settings.serving
-        self.connections = ConnectionCaps(config.connections_per_address)
-        self.rate_limits = FanRateLimits(config.messages_per_minute / 60, config.message_burst)
-
-
 async def chat_socket(websocket: WebSocket) -> None:
-    service: ChatService = websocket.app.state.service
+    state = websocket.app.state
+    service: ChatService = state.service
     service.metrics.connections.inc()
     try:
-        await ChatConnection(websocket, service).run()
+        await ChatConnection(websocket, service, state.sessions, state.connection_caps).run()
     finally:
         service.metrics.connections.dec()
 
@@ -112,8 +76,30 @@ def limit_model_threads(threads: int) -> None:
     torch.set_num_threads(threads or max(1, (os.cpu_count() or 1) - 1))
 
 
-def create_app(settings: Settings, runtime: Runtime | None = None, studio: bool | None = None) -> Starlette:
-    """`studio`: mount the studio at /studio (default: settings.studio.enabled)."""
+class FrontEnd(Protocol):
+    """Another front end served on the same port (the studio), installed as an
+    `atelier.front_ends` entry point: serving finds it by name and never imports it."""
+
+    path: str
+
+    def mount(self, app: Starlette, settings: Settings) -> Callable[[ChatService], None]:
+        """Mount on `app`; the returned callback gets the chat service once it has started."""
+
+    def describe(self, settings: Settings, base_url: str) -> list[str]:
+        """Lines for the start-up banner (where it is, how to sign in)."""
+
+
+def front_end(name: str) -> FrontEnd:
+    found = entry_points(group="atelier.front_ends", name=name)
+    if not found:
+        raise ConfigError(f"no front end named {name!r} is installed (its entry point is in pyproject.toml: run `pip install -e .`)")
+    return next(iter(found)).load()
+
+
+def create_app(settings: Settings, runtime: Runtime | None = None, front_ends: Sequence[str] | None = None) -> Starlette:
+    """`front_ends`: others to mount beside the fans' routes, by entry point name (default: the
+    studio when studio.enabled)."""
+    on_start: list[Callable[[ChatService], None]] = []
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
@@ -121,14 +107,16 @@ def create_app(settings: Settings, runtime: Runtime | None = None, studio: bool 
         ready = runtime or await start_runtime(settings, log=log.info)
         data_dir = settings.memory.data_dir.expanduser()
         frame_log = FrameLog(data_dir / f"sessions-{ready.persona.id}.db", settings.serving.resume_window_s)
-        app.state.service = ChatService(settings, ready, token_secret(settings), SessionHub(frame_log))
-        if (studio_context := getattr(app.state, "studio", None)) is not None:
-            studio_context.runtime = ready  # the studio's Chat tab shares the fans' runtime
+        app.state.service = service = ChatService(settings, ready, token_secret(settings))
+        app.state.sessions = SessionHub(frame_log)
+        app.state.connection_caps = ConnectionCaps(settings.serving.connections_per_address)
+        for started in on_start:
+            started(service)
         try:
             yield
         finally:
             # Replies in flight end now: committed and logged as far as they got.
-            turns = [s.turn_task for s in app.state.service.hub.sessions.values() if s.turn_task is not None and not s.turn_task.done()]
+            turns = [s.turn_task for s in app.state.sessions.sessions.values() if s.turn_task is not None and not s.turn_task.done()]
             for task in turns:
                 task.cancel()
             await asyncio.gather(*turns, return_exceptions=True)
@@ -145,20 +133,18 @@ def create_app(settings: Settings, runtime: Runtime | None = None, studio: bool 
         Route("/metrics", metrics),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
-    if settings.studio.enabled if studio is None else studio:
-        from studio.app import mount_studio, studio_context
-
-        mount_studio(app, studio_context(settings))
+    for name in ("studio",) if front_ends is None and settings.studio.enabled else front_ends or ():
+        on_start.append(front_end(name).mount(app, settings))
     return app
 
 
-def serve(settings: Settings, host: str | None = None, port: int | None = None, studio: bool = False) -> None:
+def serve(settings: Settings, host: str | None = None, port: int | None = None, front_ends: Sequence[str] = ()) -> None:
     """`atelier serve` is the fans' endpoints only; `atelier up` adds the studio."""
     import uvicorn
 
     config = settings.serving
     uvicorn.run(
-        create_app(settings, studio=studio),
+        create_app(settings, front_ends=front_ends),
         host=host or config.host,
         port=port or config.port,
         ws="websockets-sansio",

@@ -16,11 +16,10 @@ from collections import deque
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from persona.memory.records import MemoryStoreError
-from pipelines.dialogue import DialogueError
+from persona.engine.limits import ConnectionCaps
+from persona.engine.service import ChatService, TurnRefused
 from serving import protocol
-from serving.auth import AuthError, verify_token
-from serving.sessions import Session
+from serving.sessions import Session, SessionHub
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +55,11 @@ class Outbox:
 
 
 class ChatConnection:
-    def __init__(self, websocket: WebSocket, service):
+    def __init__(self, websocket: WebSocket, service: ChatService, hub: SessionHub, caps: ConnectionCaps):
         self.ws = websocket
-        self.service = service  # serving.app.ChatService: settings, runtime, hub, limits, metrics
+        self.service = service  # the engine's: settings, runtime, the turn routine, metrics
+        self.hub = hub
+        self.caps = caps
         self.settings = service.settings.serving
         self.outbox = Outbox(self.settings.send_queue_frames)
         self.session: Session | None = None
@@ -98,7 +99,7 @@ class ChatConnection:
     async def run(self) -> None:
         address = self.ws.client.host if self.ws.client else "unknown"
         await self.ws.accept()
-        if not self.service.connections.acquire(address):
+        if not self.caps.acquire(address):
             await self._refuse("busy", f"too many connections from {address}; close one and retry", TRY_AGAIN_LATER)
             return
         sender = None
@@ -110,7 +111,7 @@ class ChatConnection:
         except WebSocketDisconnect:
             pass
         finally:
-            self.service.connections.release(address)
+            self.caps.release(address)
             if self.session is not None and self.session.listener == self._enqueue:
                 self.session.listener = None
                 self.session.detached_at = time.monotonic()
@@ -125,31 +126,34 @@ class ChatConnection:
             frame = protocol.parse_client_frame(raw)
         except TimeoutError:
             await self._refuse("bad_frame", f"no hello within {self.settings.hello_timeout_s:g} s", POLICY_VIOLATION)
-            return None
+            return False
         except protocol.ProtocolError as error:
             await self._refuse(error.code, str(error), POLICY_VIOLATION)
-            return None
+            return False
         if not isinstance(frame, protocol.Hello):
             await self._refuse("bad_frame", f"the first frame must be hello, not {frame.type}", POLICY_VIOLATION)
-            return None
+            return False
         if frame.protocol != protocol.PROTOCOL_VERSION:
             await self._refuse("bad_frame", f"this server speaks protocol {protocol.PROTOCOL_VERSION}, not {frame.protocol}", POLICY_VIOLATION)
-            return None
+            return False
         try:
-            claims = verify_token(self.service.secret, frame.token)
-        except AuthError as error:
-            self.service.metrics.auth_failures.inc()
-            await self._refuse("unauthorized", str(error), POLICY_VIOLATION)
-            return None
+            fan_id = self.service.authenticate(frame.token)
+        except TurnRefused as refused:
+            await self._refuse(refused.code, str(refused), POLICY_VIOLATION)
+            return False
         persona = self.service.runtime.persona
         if frame.persona != persona.id:
             await self._refuse("not_found", f"this server hosts persona {persona.id!r}, not {frame.persona!r}", POLICY_VIOLATION)
-            return None
-        await self._attach(claims.fan_id, frame.resume)
+            return False
+        try:
+            await self._attach(fan_id, frame.resume)
+        except TurnRefused as refused:  # her memory of the fan cannot be read
+            await self._refuse(refused.code, str(refused), TRY_AGAIN_LATER)
+            return False
         return True
 
     async def _attach(self, fan_id: str, resume: protocol.ResumePoint | None) -> None:
-        hub, director = self.service.hub, self.service.runtime.director
+        hub, director = self.hub, self.service.runtime.director
         missed: list[str] = []
         cut_off = False
         live = hub.live(resume.session) if resume is not None else None
@@ -159,13 +163,13 @@ class ChatConnection:
             if missed is None:  # the ring no longer reaches back: the durable log does
                 missed = live.log.frames_after(live.id, resume.last_seq)
         else:
-            chat = await director.start_session(fan_id, recent_turns=self.service.settings.memory.recent_turns)
+            chat = await self.service.open_chat(fan_id, recent_turns=self.service.settings.memory.recent_turns)
             # A session of this fan's from before a restart, else a new one (never another fan's).
-            restored = hub.restore(resume.session, fan_id, chat, resume.last_seq) if resume is not None and live is None else None
+            restored = hub.restore(resume.session, chat, resume.last_seq) if resume is not None and live is None else None
             if restored is not None:
                 self.session, missed, cut_off = restored
             else:
-                self.session = hub.create(fan_id, chat)
+                self.session = hub.create(chat)
         session = self.session
         # No await from here on: the missed frames, then `ready`, then live frames, in seq order.
         for text in missed:
@@ -203,10 +207,8 @@ class ChatConnection:
                 self.session.emit(protocol.Error(seq=0, code="bad_frame", message="hello was already received on this connection"))
             elif isinstance(frame, protocol.Interrupt):
                 self._interrupt(frame)
-            elif self.service.rate_limits.take(self.session.fan_id):
-                self._start_turn(frame)
             else:
-                self.session.emit(protocol.Error(seq=0, code="rate_limited", message=f"slow down: at most {self.settings.messages_per_minute:g} messages a minute"))
+                self._start_turn(frame)
 
     def _interrupt(self, frame: protocol.Interrupt) -> None:
         session = self.session
@@ -219,6 +221,11 @@ class ChatConnection:
 
     def _start_turn(self, frame: protocol.Message) -> None:
         session = self.session
+        try:
+            self.service.admit(session.fan_id)
+        except TurnRefused as refused:
+            session.emit(protocol.Error(seq=0, code=refused.code, message=str(refused)))
+            return
         if frame.id in session.running:
             return  # a resend while its reply is streaming: the reply is coming
         repeated = session.log.reply_to(session.fan_id, frame.id)
@@ -233,34 +240,19 @@ class ChatConnection:
         session.turn_task = asyncio.get_running_loop().create_task(run_turn(self.service, session, frame, turn))
 
 
-async def run_turn(service, session: Session, frame: protocol.Message, turn: int) -> None:
+async def run_turn(service: ChatService, session: Session, frame: protocol.Message, turn: int) -> None:
     """Stream one reply as deltas; `end` goes out after the director has committed the turn."""
-    director = service.runtime.director
-    metrics = service.metrics
-    received = time.perf_counter()
-    first = True
-    reply = director.reply(session.chat, frame.text)
+    reply = service.turn(session.chat, frame.text)
     try:
         try:
             async for piece in reply:
-                if first:
-                    metrics.ttft.observe(time.perf_counter() - received)
-                    metrics.persona_layer.observe(session.chat.last_persona_s)
-                    first = False
                 session.emit_delta(turn, piece)
         except asyncio.CancelledError:
             await reply.aclose()  # commits what the fan heard, marked as interrupted
         result = session.chat.last_turn
         usage = protocol.Usage(prompt_tokens=result.usage.prompt_tokens, completion_tokens=result.usage.completion_tokens, cached_tokens=result.usage.cached_tokens)
         session.emit(protocol.End(seq=0, turn=turn, message_id=frame.id, text=result.text, usage=usage, interrupted=result.interrupted), message_id=frame.id)
-        metrics.turns.labels(outcome="interrupted" if result.interrupted else "refused" if result.refused else "guarded" if result.guarded else "ok").inc()
-    except (DialogueError, MemoryStoreError) as error:
-        log.warning("turn %s of session %s failed: %s", turn, session.id, error)
-        metrics.turns.labels(outcome="error").inc()
-        session.emit(protocol.Error(seq=0, code="unavailable", message=f"she could not answer just now: {error}", turn=turn))
-    except Exception:
-        log.exception("turn %s of session %s failed", turn, session.id)
-        metrics.turns.labels(outcome="error").inc()
-        session.emit(protocol.Error(seq=0, code="internal", message="something went wrong on the server; try again", turn=turn))
+    except TurnRefused as refused:
+        session.emit(protocol.Error(seq=0, code=refused.code, message=str(refused), turn=turn))
     finally:
         session.running.discard(frame.id)

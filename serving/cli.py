@@ -23,9 +23,9 @@ from persona.card import PersonaError, avatar_path, list_personas, load_persona,
 from persona.memory import MemoryStoreError, open_store
 from pipelines.dialogue import DialogueError, prepare_embedded_model
 from serving import doctor, fashion_cli, music_cli, persona_cli
-from serving.auth import AuthError
+from persona.engine.auth import AuthError
 from serving.cli_checks import CommandError, UsageError, check_output_file, duration, fan_id_argument, host_argument, persona_id_argument, port_argument
-from serving.settings import ConfigError, Settings, load_settings
+from persona.engine.settings import ConfigError, Settings, load_settings
 
 
 def log(message: str) -> None:
@@ -132,32 +132,30 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
     settings.check_model_folders(dialogue=True, tokenizer=True)
     from serving.app import serve
 
-    serve(settings, args.host, args.port)
+    serve(settings, args.host, args.port, front_ends=())
     return 0
 
 
 def run_up(args: argparse.Namespace, settings: Settings) -> int:
     settings.check_model_folders(dialogue=True, tokenizer=True, diffusion=True, musicgen=True)  # the studio uses all three
-    from serving.app import serve
-    from studio.app import MOUNT_PATH, studio_login
+    from serving.app import front_end, serve
 
     settings = settings.model_copy(update={"studio": settings.studio.model_copy(update={"enabled": True})})
     host, port = args.host or settings.serving.host, args.port or settings.serving.port
-    username, password, password_file = studio_login(settings)
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     base = f"http://{shown_host}:{port}"
     print(f"Atelier is starting ({settings.persona}); the model loads first.", flush=True)
-    print(f"  studio      {base}{MOUNT_PATH}/", flush=True)
-    print(f"  login       {username} / " + (f"{password}   (kept in {password_file})" if password_file else "the password in studio.password"), flush=True)
+    for line in front_end("studio").describe(settings, base):
+        print(f"  {line}", flush=True)
     print(f"  fan chat    ws://{shown_host}:{port}/ws/chat   (fan tokens: atelier token issue --fan ID)", flush=True)
     print(f"  OpenAI API  {base}/v1", flush=True)
-    serve(settings, host, port, studio=True)
+    serve(settings, host, port, front_ends=("studio",))
     return 0
 
 
 def run_token_issue(args: argparse.Namespace, settings: Settings) -> int:
-    from serving.app import token_secret
-    from serving.auth import issue_token
+    from persona.engine.service import token_secret
+    from persona.engine.auth import issue_token
 
     print(issue_token(token_secret(settings), args.fan, args.ttl or settings.serving.token_ttl_s))
     return 0
@@ -266,7 +264,7 @@ async def chat_loop(settings: Settings, persona_id: str, fan_name: str, fan_id: 
     from transformers.utils import logging as transformers_logging
 
     from persona.memory.records import check_fan_id
-    from serving.runtime import start_runtime
+    from persona.engine.runtime import start_runtime
 
     if fan_id:
         check_fan_id(fan_id)

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
-from serving.settings import Settings
+from persona.engine.settings import Settings
 
 Status = Literal["ok", "missing", "warning", "info"]
 FREE_DISK_GIB = 2  # the prepared model (0.3 GB), the studio's library and the tests' scratch
@@ -106,11 +106,11 @@ def check_dialogue(settings: Settings) -> list[Check]:
 
 
 def check_persona_adapter(settings: Settings) -> Check:
-    """Her persona adapter as the next start would use it (serving.runtime decides): a stale one is
+    """Her persona adapter as the next start would use it (persona.engine.runtime decides): a stale one is
     a warning with the command that rebuilds it; none at all is only info, she replies without one."""
     from persona.card import load_persona
-    from serving.runtime import persona_adapter, served_adapter
-    from serving.settings import ConfigError
+    from persona.engine.runtime import persona_adapter, served_adapter
+    from persona.engine.settings import ConfigError
 
     card = load_persona(settings.persona, settings.personas_dir)
     tune = f"atelier persona tune {card.id}"

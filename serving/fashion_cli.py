@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from persona.card import load_persona
 from serving.cli_checks import CommandError, UsageError, brief_problems, check_brief, check_output_folder, check_range, persona_id_argument
-from serving.settings import ConfigError, Settings
+from persona.engine.settings import ConfigError, Settings
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -89,12 +89,11 @@ def run_design(args: argparse.Namespace, settings: Settings) -> int:
             bar.update(round(100 * done) - bar.n)
 
         try:
-            folder = export_collection(collection, args.out, overwrite=args.overwrite, progress=progress, render_look=render_look)
+            lookbook = export_collection(collection, args.out, overwrite=args.overwrite, progress=progress, render_look=render_look)
         except FileExistsError as error:
             raise CommandError(str(error)) from None
-    coherence = collection.coherence()
-    print(json.dumps({"collection": str(folder), "zip": str(folder) + ".zip", "looks": len(collection.looks), "candidates": len(candidates),
-                      "seconds": round(time.perf_counter() - started, 2), "coherence": coherence.model_dump()}, indent=2))
+    print(json.dumps({"collection": str(lookbook.folder), "zip": str(lookbook.archive), "looks": len(collection.looks), "candidates": len(candidates),
+                      "seconds": round(time.perf_counter() - started, 2), "coherence": lookbook.coherence.model_dump()}, indent=2))
     return 0
 
 

@@ -17,14 +17,17 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from tqdm import tqdm
 
 from persona.card import load_persona
+from persona.engine.settings import Settings
 from serving.cli_checks import CommandError, UsageError, brief_problems, check_brief, check_output_folder, persona_id_argument
-from serving.settings import Settings
+
+if TYPE_CHECKING:
+    from pipelines.music.bundle import Bundle
 
 BRIEF_OPTIONS = ("minutes", "bpm", "key", "genre", "meter")  # MusicBrief fields a flag of the same name sets
 
@@ -93,21 +96,20 @@ def run_compose(args: argparse.Namespace, settings: Settings) -> int:
         musicgen = musicgen_stems(score, settings, card.music, args.brief, args.commercial)
         advance("export", 10)
         try:
-            folder = export_bundle(
+            bundle = export_bundle(
                 score, args.out, soundfont=soundfont, musicgen=musicgen, commercial=args.commercial, overwrite=args.overwrite,
                 progress=lambda stage, fraction: advance(stage, 10 + 90 * fraction),
             )
         except (BundleExistsError, LicenceError) as error:
             raise fail(str(error)) from None
 
-    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     if earlier:
         print(f"her catalogue: {len(catalogue.pieces) - len(earlier)} reference pieces from her DNA and "
               f"{len(earlier)} earlier bundle{'' if len(earlier) == 1 else 's'} in {args.out}", file=sys.stderr)
     print(report.summary(), file=sys.stderr)
     for warning in report.drift:
         print(f"warning: off her signature: {warning}", file=sys.stderr)
-    print(json.dumps(summary(folder, plan, manifest, report, time.perf_counter() - started), indent=2, ensure_ascii=False))
+    print(json.dumps(summary(bundle, plan, report, time.perf_counter() - started), indent=2, ensure_ascii=False))
     return 0
 
 
@@ -239,10 +241,11 @@ def musicgen_stems(score, settings: Settings, music, brief: str | None, commerci
         raise fail(str(error)) from None
 
 
-def summary(folder: Path, plan, manifest: dict, report, seconds: float) -> dict:
+def summary(bundle: Bundle, plan, report, seconds: float) -> dict:
+    manifest = bundle.manifest
     return {
-        "bundle": str(folder),
-        "zip": f"{folder}.zip",
+        "bundle": str(bundle.folder),
+        "zip": str(bundle.archive),
         "title": plan.title,
         "bpm": plan.bpm,
         "key": str(plan.key),
@@ -250,7 +253,7 @@ def summary(folder: Path, plan, manifest: dict, report, seconds: float) -> dict:
         "duration_s": round(plan.duration_s, 2),
         "bars": plan.total_bars,
         "sections": [section["name"] for section in manifest["sections"]],
-        "parts": [entry["part"] for entry in manifest["files"] if entry["kind"] == "stem"],
+        "parts": [entry["part"] for entry in bundle.stems],
         "renderer": manifest["renderer"]["name"],
         "loudness_lufs": manifest["loudness"]["integrated_lufs"],
         "true_peak_dbtp": manifest["loudness"]["true_peak_dbtp"],

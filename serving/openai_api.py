@@ -18,9 +18,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from pipelines.dialogue import ChatMessage, DialogueError, GenerationParams
-from serving.auth import AuthError, verify_token
+from persona.engine.service import ChatService, TurnRefused
+from pipelines.dialogue import ChatMessage, GenerationParams
 from serving.protocol import MAX_TEXT_CHARS
+
+# How each of the turn routine's refusals reads as an OpenAI error: (status, type).
+REFUSALS = {
+    "unauthorized": (401, "authentication_error"),
+    "rate_limited": (429, "rate_limit_error"),
+    "unavailable": (503, "server_error"),
+    "internal": (500, "server_error"),
+}
 
 
 class TextPart(BaseModel):
@@ -61,6 +69,11 @@ class CompletionRequest(BaseModel):
     n: int = Field(default=1, ge=1, le=1, description="one reply per request")
 
 
+def refusal(refused: TurnRefused) -> JSONResponse:
+    status, kind = REFUSALS[refused.code]
+    return openai_error(status, str(refused), kind, refused.code)
+
+
 def openai_error(status: int, message: str, kind: str, code: str | None = None) -> JSONResponse:
     return JSONResponse({"error": {"message": message, "type": kind, "param": None, "code": code}}, status_code=status)
 
@@ -71,16 +84,15 @@ async def list_models(request: Request) -> Response:
 
 
 async def chat_completions(request: Request) -> Response:
-    service = request.app.state.service
+    service: ChatService = request.app.state.service
     runtime = service.runtime
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token:
         return openai_error(401, "send a fan token as the bearer key (Authorization: Bearer <token>)", "authentication_error", "missing_token")
     try:
-        claims = verify_token(service.secret, token.strip())
-    except AuthError as error:
-        service.metrics.auth_failures.inc()
-        return openai_error(401, str(error), "authentication_error", "invalid_token")
+        fan_id = service.authenticate(token.strip())
+    except TurnRefused as refused:
+        return openai_error(401, str(refused), "authentication_error", "invalid_token")
     try:
         body = CompletionRequest.model_validate_json(await request.body())
     except ValidationError as error:
@@ -95,10 +107,11 @@ async def chat_completions(request: Request) -> Response:
     user_text = conversation[-1].text
     if len(user_text) > MAX_TEXT_CHARS:
         return openai_error(400, f"the last user message has {len(user_text)} characters; the limit is {MAX_TEXT_CHARS}", "invalid_request_error", "too_large")
-    if not service.rate_limits.take(claims.fan_id):
-        return openai_error(429, "slow down: too many messages for this fan", "rate_limit_error", "rate_limited")
-
-    session = await runtime.director.start_session(claims.fan_id, recent_turns=0)
+    try:
+        service.admit(fan_id)
+        session = await service.open_chat(fan_id, recent_turns=0)
+    except TurnRefused as refused:
+        return refusal(refused)
     session.history = [ChatMessage(role=m.role, content=m.text) for m in conversation[:-1]]
     configured = runtime.director.params
     stop = [body.stop] if isinstance(body.stop, str) else (body.stop or configured.stop)
@@ -125,9 +138,9 @@ async def chat_completions(request: Request) -> Response:
 
     if not body.stream:
         try:
-            text = "".join([piece async for piece in runtime.director.reply(session, user_text, params)])
-        except DialogueError as error:
-            return openai_error(503, f"she could not answer just now: {error}", "server_error", "unavailable")
+            text = "".join([piece async for piece in service.turn(session, user_text, params)])
+        except TurnRefused as refused:
+            return refusal(refused)
         return JSONResponse({
             "id": completion_id, "object": "chat.completion", "created": created, "model": body.model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish_reason()}],
@@ -140,7 +153,7 @@ async def chat_completions(request: Request) -> Response:
         return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
     async def events():
-        reply = runtime.director.reply(session, user_text, params)
+        reply = service.turn(session, user_text, params)
         try:
             yield chunk({"role": "assistant", "content": ""})
             async for piece in reply:
@@ -148,8 +161,8 @@ async def chat_completions(request: Request) -> Response:
             yield chunk({}, finish_reason())
             if body.stream_options and body.stream_options.include_usage:
                 yield f"data: {json.dumps({'id': completion_id, 'object': 'chat.completion.chunk', 'created': created, 'model': body.model, 'choices': [], 'usage': usage()})}\n\n"
-        except DialogueError as error:
-            yield f"data: {json.dumps({'error': {'message': f'she could not answer just now: {error}', 'type': 'server_error'}})}\n\n"
+        except TurnRefused as refused:
+            yield f"data: {json.dumps({'error': {'message': str(refused), 'type': REFUSALS[refused.code][1], 'code': refused.code}})}\n\n"
         finally:
             await reply.aclose()  # a client that hangs up stops generation; the turn is still committed
         yield "data: [DONE]\n\n"

@@ -22,7 +22,7 @@ from dataclasses import asdict
 from persona.card import PersonaCard, load_persona
 from persona.voice_fingerprint import VoiceFingerprint, compare, reference_fingerprint, report_lines
 from serving.cli_checks import CommandError, UsageError, fan_id_argument, persona_id_argument
-from serving.settings import Settings
+from persona.engine.settings import Settings
 
 DEFAULT_LIMIT = 200
 MAX_SAMPLE = 200
@@ -138,7 +138,7 @@ def stored_replies(settings: Settings, card: PersonaCard, limit: int, fan_id: st
 
 async def sample_replies(settings: Settings, card: PersonaCard, count: int) -> list[tuple[str, str]]:
     """`count` fresh replies, each in a conversation of its own, with a fixed seed per reply."""
-    from serving.runtime import start_runtime
+    from persona.engine.runtime import start_runtime
 
     runtime = await start_runtime(settings, card.id, remember=False, log=log)
     samples = []

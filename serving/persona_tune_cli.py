@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from persona.card import load_persona
 from serving.cli_checks import CommandError, UsageError, check_output_folder, persona_id_argument
-from serving.settings import Settings
+from persona.engine.settings import Settings
 
 MAX_STEPS = 100_000
 

@@ -113,8 +113,7 @@ class FrameLog:
 @dataclass
 class Session:
     id: str
-    fan_id: str
-    chat: ChatSession
+    chat: ChatSession  # owns the fan id
     log: FrameLog
     ring: deque = field(default_factory=lambda: deque(maxlen=4096))  # (seq, frame text)
     next_seq: int = 1
@@ -123,6 +122,10 @@ class Session:
     turn_task: asyncio.Task | None = None
     listener: Callable[[str], None] | None = None  # the attached connection's queue
     detached_at: float = 0.0
+
+    @property
+    def fan_id(self) -> str:
+        return self.chat.fan_id
 
     def start_turn(self, message_id: str) -> int:
         self.turns += 1
@@ -169,8 +172,8 @@ class SessionHub:
         self.log = log
         self.sessions: dict[str, Session] = {}
 
-    def create(self, fan_id: str, chat: ChatSession) -> Session:
-        session = Session(id=secrets.token_urlsafe(12), fan_id=fan_id, chat=chat, log=self.log)
+    def create(self, chat: ChatSession) -> Session:
+        session = Session(id=secrets.token_urlsafe(12), chat=chat, log=self.log)
         self.sessions[session.id] = session
         return session
 
@@ -178,13 +181,13 @@ class SessionHub:
         self.expire()
         return self.sessions.get(session_id)
 
-    def restore(self, session_id: str, fan_id: str, chat: ChatSession, last_seq: int) -> tuple[Session, list[str], bool] | None:
-        """A session from the durable log after a restart: (session, missed frames, cut off)."""
+    def restore(self, session_id: str, chat: ChatSession, last_seq: int) -> tuple[Session, list[str], bool] | None:
+        """A session of `chat`'s fan from the durable log after a restart: (session, missed frames, cut off)."""
         known = self.log.session(session_id)
-        if known is None or known[0] != fan_id:
+        if known is None or known[0] != chat.fan_id:
             return None
         _, logged_seq, started, answered = known
-        session = Session(id=session_id, fan_id=fan_id, chat=chat, log=self.log, next_seq=max(logged_seq, last_seq) + 1, turns=started)
+        session = Session(id=session_id, chat=chat, log=self.log, next_seq=max(logged_seq, last_seq) + 1, turns=started)
         self.sessions[session_id] = session
         return session, self.log.frames_after(session_id, last_seq), started > answered
 

@@ -20,7 +20,8 @@ import gradio as gr
 from starlette.applications import Starlette
 
 from persona.card import load_persona
-from serving.settings import ConfigError, Settings
+from persona.engine.service import ChatService
+from persona.engine.settings import ConfigError, Settings
 from studio.chat_tab import build_chat_tab
 from studio.context import GPU_GROUP, StudioContext
 from studio.fashion_tab import build_fashion_tab
@@ -91,7 +92,7 @@ def build_studio(context: StudioContext) -> gr.Blocks:
 
 def mount_studio(app: Starlette, context: StudioContext) -> gr.Blocks:
     """Mount the studio at /studio behind the designers' login; `app.state.studio` is the context
-    (the serving app's lifespan hands it the runtime)."""
+    (StudioFrontEnd hands it the chat service once the serving app has started it)."""
     username, password, _ = studio_login(context.settings)
     studio = build_studio(context)
     gr.mount_gradio_app(
@@ -113,6 +114,30 @@ def mount_studio(app: Starlette, context: StudioContext) -> gr.Blocks:
     )
     app.state.studio = context
     return studio
+
+
+class StudioFrontEnd:
+    """The `atelier.front_ends` entry point "studio": how the serving app mounts the studio
+    without importing it."""
+
+    path = MOUNT_PATH
+
+    def mount(self, app: Starlette, settings: Settings) -> Callable[[ChatService], None]:
+        context = studio_context(settings)
+        mount_studio(app, context)
+
+        def started(service: ChatService) -> None:
+            context.service = service  # the Chat tab talks to the fans' runtime
+
+        return started
+
+    def describe(self, settings: Settings, base_url: str) -> list[str]:
+        username, password, password_file = studio_login(settings)
+        login = f"{password}   (kept in {password_file})" if password_file else "the password in studio.password"
+        return [f"studio      {base_url}{MOUNT_PATH}/", f"login       {username} / {login}"]
+
+
+front_end = StudioFrontEnd()
 
 
 def _checker(username: str, password: str) -> Callable[[str, str], bool]:

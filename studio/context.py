@@ -1,5 +1,5 @@
 """What every studio tab is built from: settings, the persona, the library of artifacts and,
-once the serving app has started it, the chat runtime it shares with /ws/chat."""
+once the serving app has started it, the chat service it shares with /ws/chat."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from persona.card import PersonaCard
 if TYPE_CHECKING:
     import gradio as gr
 
-    from serving.runtime import Runtime
-    from serving.settings import Settings
+    from persona.engine.runtime import Runtime
+    from persona.engine.service import ChatService
+    from persona.engine.settings import Settings
     from studio.library import Library
 
 # Model-bound jobs (diffusion, composing, stems) share this Gradio concurrency group, limited
@@ -37,5 +38,9 @@ class StudioContext:
     settings: Settings
     persona: PersonaCard
     library: Library
-    runtime: Runtime | None = None  # set by the serving app once the chat runtime is up
+    service: ChatService | None = None  # set once the serving app has started the chat service
     reopeners: list[Reopener] = field(default_factory=list)
+
+    @property
+    def runtime(self) -> Runtime | None:
+        return self.service.runtime if self.service is not None else None

@@ -127,12 +127,12 @@ class FashionTab:
         with pipeline_errors("collection"):
             collection = Collection.model_validate(collection_state["collection"])
             out = scratch_dir("lookbook")
-            folder = export_collection(collection, out, progress=reporter(progress, cancelled))
-        pdf, archive = folder / "lookbook.pdf", out / f"{folder.name}.zip"
+            lookbook = export_collection(collection, out, progress=reporter(progress, cancelled))
+        pdf, archive = lookbook.pdf, lookbook.archive
         settings = {**{key: value for key, value in collection_state.items() if key != "collection"}, "name": collection.name,
                     "export": "lookbook", "keep": [look.id for look in collection.looks],
                     "looks_specs": [look.model_dump(mode="json") for look in collection.looks]}
-        artifact = save(self.context, "collection", f"Lookbook: {collection.name}", settings, [pdf, archive, folder / "board.png"],
+        artifact = save(self.context, "collection", f"Lookbook: {collection.name}", settings, [pdf, archive, lookbook.board],
                         seed=collection_state.get("seed"))
         return str(pdf), str(archive), f"Lookbook of {len(collection.looks)} looks: a PDF and a zip with every flat, print and spec. {saved_note(artifact)}"
 

@@ -16,7 +16,6 @@ the library with the plan that reopens it.
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 from typing import Any
@@ -70,14 +69,12 @@ class MusicTab:
             generated = self.musicgen_stems(score, brief, bool(commercial), cancelled, progress) if config is not None else []
             start = 0.5 if generated else 0.05
             out = scratch_dir("music")
-            folder = export_bundle(score, out, soundfont=self.context.settings.music.soundfont, musicgen=generated, commercial=bool(commercial),
+            bundle = export_bundle(score, out, soundfont=self.context.settings.music.soundfont, musicgen=generated, commercial=bool(commercial),
                                    progress=reporter(progress, cancelled, start, 1.0 - start))
-        manifest = json.loads((folder / "manifest.json").read_text())
-        stems = [entry for entry in manifest["files"] if entry["kind"] == "stem"]
-        archive, midi = out / f"{folder.name}.zip", folder / f"{folder.name}.mid"
-        master, roll = folder / "master.wav", folder / "piano-roll.png"
+        manifest, stems, folder = bundle.manifest, bundle.stems, bundle.folder
+        archive, midi, master, roll = bundle.archive, bundle.midi, bundle.master, bundle.piano_roll
         settings = {"plan": plan.model_dump(mode="json"), "brief": brief, "commercial": bool(commercial), "signature": report.model_dump(mode="json")}
-        artifact = save(self.context, "composition", plan.title, settings, [archive, master, midi, roll, folder / "manifest.json"], seed=plan.seed)
+        artifact = save(self.context, "composition", plan.title, settings, [archive, master, midi, roll, bundle.manifest_path], seed=plan.seed)
         players = [
             gr.update(value=str(folder / entry["path"]), label=f"{index + 1:02d} {entry.get('part', '')} ({entry.get('role') or entry.get('model', '')})", visible=True)
             if entry is not None else gr.update(value=None, visible=False)

@@ -59,7 +59,7 @@ class AtelierServer:
 
 
 def token(fan: str, ttl_s: float = 3600, now: float | None = None) -> str:
-    from serving.auth import issue_token
+    from persona.engine.auth import issue_token
 
     return issue_token(SECRET.encode(), fan, ttl_s, now)
 

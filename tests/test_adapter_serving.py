@@ -21,8 +21,8 @@ from pipelines.dialogue import ChatMessage, GenerationParams
 from pipelines.dialogue.local import LocalBackend
 from pipelines.dialogue.openai_compatible import OpenAICompatibleBackend
 from serving import doctor
-from serving.runtime import persona_adapter, served_adapter, start_runtime
-from serving.settings import ConfigError, load_settings
+from persona.engine.runtime import persona_adapter, served_adapter, start_runtime
+from persona.engine.settings import ConfigError, load_settings
 
 QUESTION = [
     ChatMessage(role="system", content="You are Haeun, a fashion designer and composer in Seoul."),

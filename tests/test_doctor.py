@@ -11,7 +11,7 @@ from conftest import atelier
 from persona.memory.records import MemoryStoreError
 from server_process import free_port
 from serving import doctor
-from serving.settings import load_settings
+from persona.engine.settings import load_settings
 
 
 def by_name(checks) -> dict:

@@ -74,8 +74,11 @@ def test_png_metadata_round_trips_and_reads_as_a1111_parameters(tmp_path):
 def test_export_writes_the_folder_zip_and_lookbook(tmp_path):
     collection = Collection(name="Flowers on Venus", brief="flowers on Venus", looks=candidates(5))
     steps = []
-    folder = export_collection(collection, tmp_path, progress=lambda step, done: steps.append(done))
+    lookbook = export_collection(collection, tmp_path, progress=lambda step, done: steps.append(done))
+    folder = lookbook.folder
     assert folder == tmp_path / "flowers-on-venus" and steps[-1] == 1.0 and steps == sorted(steps)
+    assert lookbook.archive == tmp_path / "flowers-on-venus.zip" and lookbook.pdf.is_file() and lookbook.board.is_file()
+    assert lookbook.coherence == collection.coherence()
     files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
     with zipfile.ZipFile(tmp_path / "flowers-on-venus.zip") as archive:
         assert sorted(name.removeprefix("flowers-on-venus/") for name in archive.namelist()) == files

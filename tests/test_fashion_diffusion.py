@@ -49,7 +49,7 @@ from pipelines.fashion.diffusion import Cancelled, DiffusionDesigner, DiffusionM
 from pipelines.fashion.prompting import a1111_parameters, estimate_clip_tokens, look_prompt
 from pipelines.fashion.spec import DesignSpec
 from pipelines.style import LoraRef, VisualIdentity
-from serving.settings import load_settings
+from persona.engine.settings import load_settings
 
 SIZE = 32
 STEPS = 2

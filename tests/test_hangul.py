@@ -165,7 +165,7 @@ def test_the_lookbook_embeds_the_korean_font_and_its_text_reads_back(tmp_path, c
     caplog.set_level(logging.WARNING)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        folder = export_collection(korean_collection(), tmp_path)
+        folder = export_collection(korean_collection(), tmp_path).folder
     assert not [w for w in caught if issubclass(w.category, fonts.MissingGlyphWarning)]
     assert not [r for r in caplog.records if "missing" in r.getMessage() and "glyph" in r.getMessage()], "fpdf2 found glyphs missing"
     assert not [r for r in caplog.records if r.name.startswith("fontTools")], "fontTools noise in the export's log"
@@ -193,7 +193,7 @@ def test_without_any_font_file_the_lookbook_still_writes_latin(tmp_path, monkeyp
     without_fonts(monkeypatch, latin=False)
     collection = Collection(name="Flowers on Venus", looks=candidates(1))
     with pytest.warns(fonts.MissingGlyphWarning, match="Helvetica"):
-        folder = export_collection(collection, tmp_path)
+        folder = export_collection(collection, tmp_path).folder
     assert "Flowers on Venus" in pypdf.PdfReader(folder / "lookbook.pdf").pages[0].extract_text()
 
 
@@ -285,6 +285,6 @@ def test_slugs_are_nfc_and_bounded():
 
 
 def test_a_korean_collection_exports_to_a_readable_folder(tmp_path):
-    folder = export_collection(korean_collection(), tmp_path)
+    folder = export_collection(korean_collection(), tmp_path).folder
     assert folder == tmp_path / "금성의-꽃-장마" and (tmp_path / "금성의-꽃-장마.zip").is_file()
     assert sorted(path.name for path in folder.iterdir()) == ["board.png", "collection.json", "lookbook.pdf", "looks"]

@@ -438,7 +438,7 @@ def test_the_studio_keeps_an_imported_cards_picture(tmp_path, personas_dir):
     import gradio as gr
     from gradio_client import Client, handle_file
 
-    from serving.settings import load_settings
+    from persona.engine.settings import load_settings
     from studio.context import StudioContext
     from studio.library import Library
     from studio.persona_tab import build_persona_tab

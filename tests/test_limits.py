@@ -1,6 +1,6 @@
 """The per-fan message rate limit and its table of buckets, on a fake clock."""
 
-from serving.limits import FanRateLimits
+from persona.engine.limits import FanRateLimits
 
 
 class FakeClock:

@@ -46,8 +46,10 @@ def rendered(score):
 def exported(score, rendered, tmp_path_factory):
     out = tmp_path_factory.mktemp("exports")
     stages = []
-    folder = export_bundle(score, out, rendered=rendered, progress=lambda stage, fraction: stages.append((stage, fraction)))
-    return folder, stages
+    bundle = export_bundle(score, out, rendered=rendered, progress=lambda stage, fraction: stages.append((stage, fraction)))
+    assert bundle.manifest == manifest_of(bundle.folder) and bundle.archive == out / f"{bundle.folder.name}.zip"  # what it made, as written
+    assert [Path(entry["path"]) for entry in bundle.stems] == sorted(path.relative_to(bundle.folder) for path in (bundle.folder / "stems").iterdir())
+    return bundle.folder, stages
 
 
 def manifest_of(folder: Path) -> dict:
@@ -166,13 +168,13 @@ def test_a_failed_export_leaves_nothing_behind(score, rendered, tmp_path, monkey
 
 
 def test_an_existing_bundle_is_replaced_only_when_asked(score, rendered, tmp_path):
-    first = export_bundle(score, tmp_path, rendered=rendered)
+    first = export_bundle(score, tmp_path, rendered=rendered).folder
     before = (first / "manifest.json").read_bytes()
     with pytest.raises(BundleExistsError, match="overwrite=True"):
         export_bundle(score, tmp_path, rendered=rendered)
     assert (first / "manifest.json").read_bytes() == before
     (tmp_path / "neon-rain-demo" / "stray.txt").write_text("from the old bundle")
-    again = export_bundle(score, tmp_path, rendered=rendered, overwrite=True)
+    again = export_bundle(score, tmp_path, rendered=rendered, overwrite=True).folder
     assert again == first and not (again / "stray.txt").exists()
     assert sorted(path.name for path in tmp_path.iterdir()) == ["neon-rain-demo", "neon-rain-demo.zip"]
 
@@ -184,7 +186,7 @@ def musicgen_texture(seconds: float = 6.0) -> GeneratedStem:
 
 
 def test_musicgen_stems_join_the_bundle_with_their_model_and_licence(score, rendered, tmp_path):
-    folder = export_bundle(score, tmp_path, rendered=rendered, musicgen=[musicgen_texture()])
+    folder = export_bundle(score, tmp_path, rendered=rendered, musicgen=[musicgen_texture()]).folder
     manifest = manifest_of(folder)
     entry = next(entry for entry in manifest["files"] if entry["path"] == "stems/05-texture.wav")
     assert (entry["model"], entry["licence"]) == ("facebook/musicgen-melody", "CC-BY-NC-4.0")
@@ -198,13 +200,13 @@ def test_a_commercial_export_refuses_non_commercial_stems(score, rendered, tmp_p
     with pytest.raises(LicenceError, match=r"stems/05-texture\.wav \(CC-BY-NC-4\.0\)"):
         export_bundle(score, tmp_path, rendered=rendered, musicgen=[musicgen_texture()], commercial=True)
     assert list(tmp_path.iterdir()) == []
-    folder = export_bundle(score, tmp_path, rendered=rendered, commercial=True)  # without it, fine
+    folder = export_bundle(score, tmp_path, rendered=rendered, commercial=True).folder  # without it, fine
     assert manifest_of(folder)["commercial_use"] is True
 
 
 def test_the_built_in_synth_fallback_is_stated_in_the_manifest(tmp_path):
     score = handmade_score(bars=(2,), title="Fallback")
-    manifest = manifest_of(export_bundle(score, tmp_path, soundfont=Path("/nope.sf2")))
+    manifest = export_bundle(score, tmp_path, soundfont=Path("/nope.sf2")).manifest
     assert manifest["renderer"]["name"] == "built-in synth"
     assert manifest["renderer"]["licence"] == BUILT_IN_LICENCE
     assert "/nope.sf2" in manifest["renderer"]["fallback"]

@@ -245,7 +245,7 @@ def test_the_prompt_names_genre_mood_tempo_key_and_instruments():
 
 def test_the_stem_joins_the_bundle_with_its_model_and_licence(made, score, rendered, tmp_path):
     stem, _ = made
-    folder = export_bundle(score, tmp_path, rendered=rendered, musicgen=[stem])
+    folder = export_bundle(score, tmp_path, rendered=rendered, musicgen=[stem]).folder
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     entry = next(entry for entry in manifest["files"] if entry.get("model"))
     assert entry["path"] == "stems/05-musicgen.wav"

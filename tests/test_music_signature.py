@@ -23,7 +23,7 @@ from pipelines.music.signature import (
     pitch_class_entropy,
     scale_consistency,
 )
-from serving.settings import CONFIGS_DIR
+from persona.engine.settings import CONFIGS_DIR
 
 C_MAJOR = (60, 62, 64, 65, 67, 69, 71)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import given, settings
@@ -69,7 +70,7 @@ def test_deltas_written_directly_are_valid_protocol_frames(text, turn, tmp_path_
 
     sent: list[str] = []
     log = FrameLog(tmp_path_factory.mktemp("log") / "frames.sqlite3", window_s=60)
-    session = Session(id="s", fan_id="f", chat=None, log=log, listener=sent.append, next_seq=7)
+    session = Session(id="s", chat=SimpleNamespace(fan_id="f"), log=log, listener=sent.append, next_seq=7)
     session.emit_delta(turn, text)
     frame = TypeAdapter(protocol.ServerFrame).validate_json(sent[0])
     assert frame == protocol.Delta(seq=7, turn=turn, text=text)

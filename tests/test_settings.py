@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from serving.settings import CONFIGS_DIR, ConfigError, load_settings
+from persona.engine.settings import CONFIGS_DIR, ConfigError, load_settings
 
 
 def test_default_config_is_the_embedded_cpu_setup():

@@ -28,7 +28,7 @@ from pypdf import PdfReader  # noqa: E402
 from persona.card import load_persona  # noqa: E402
 from persona.director import Director  # noqa: E402
 from persona.memory.retrieval import Recall  # noqa: E402
-from serving.settings import Settings  # noqa: E402
+from persona.engine.settings import Settings  # noqa: E402
 from studio import music_tab  # noqa: E402
 from studio.context import StudioContext  # noqa: E402
 from studio.fashion_tab import build_fashion_tab  # noqa: E402
@@ -352,7 +352,7 @@ def test_the_memory_inspector_reads_on_the_directors_memory_thread(tmp_path):
     try:
         with pytest.raises(Exception, match="still starting"):
             client.predict("studio", api_name="/memory_show")
-        context.runtime = SimpleNamespace(director=director, memory=memory)
+        context.service = SimpleNamespace(runtime=SimpleNamespace(director=director, memory=memory))
         state, rows, summary = client.predict("studio", api_name="/memory_show")
         assert state == {"relationship": {"turns": 0}} and rows["data"] == [] and "0 memories" in summary
         assert client.predict("studio", "Do you remember me?", api_name="/memory_recall")["headers"][0] == "use"

@@ -220,10 +220,10 @@ def test_sample_measures_fresh_replies_and_stores_nothing(data_dir, cache_dir, m
     """`--sample` through her director, with a canned backend in place of the model (the tokenizer is the real one)."""
     from canned_backend import CannedBackend
 
-    import serving.runtime
+    import persona.engine.runtime
 
     backend = CannedBackend("Oh, lovely! 조금만 더 and it's done. What are you making?", "Slowly, like ramie drying. The seam wants patience.")
-    monkeypatch.setattr(serving.runtime, "create_backend", lambda *args, **kwargs: backend)
+    monkeypatch.setattr(persona.engine.runtime, "create_backend", lambda *args, **kwargs: backend)
     monkeypatch.setenv("ATELIER_CACHE_DIR", str(cache_dir))
     code, out, err = report(capsys, "haeun", "--sample", "3", "--json")
     assert code == 0, err

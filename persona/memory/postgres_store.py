@@ -81,6 +81,8 @@ class PostgresStore(MemoryStore):
     """Memories in PostgreSQL with pgvector. One connection, explicit transactions; methods
     may be called from several threads (they take turns)."""
 
+    failures = (psycopg.Error,)
+
     def __init__(self, dsn: str, dimension: int = 384) -> None:
         self.dimension = dimension
         self._lock = threading.Lock()

@@ -56,6 +56,8 @@ MIGRATIONS: dict[int, list[str]] = {
 
 
 class SQLiteStore(MemoryStore):
+    failures = (apsw.Error,)
+
     def __init__(self, path: str | Path, dimension: int = 384):
         self.path = str(path)
         self.dimension = dimension

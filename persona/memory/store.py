@@ -47,6 +47,7 @@ class MemoryStore(abc.ABC):
     """Vectors are float32, L2-normalised, of the store's dimension."""
 
     dimension: int
+    failures: tuple[type[Exception], ...] = ()  # the database driver's errors: the store is unreachable or broken
 
     @abc.abstractmethod
     def add(self, memories: list[NewMemory], vectors: np.ndarray, author: Author | list[Author]) -> list[Memory]:

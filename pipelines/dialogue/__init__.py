@@ -122,7 +122,7 @@ def create_backend(config: DialogueConfig, cache_dir: Path, log=lambda _: None, 
                    served_model: str | None = None) -> DialogueBackend:
     """The configured backend. `adapter_dir` (local): a LoRA folder merged into the model at load;
     `served_model` (openai): the model name to request instead of dialogue.model, such as her
-    LoRA's served name. The caller decides both (see serving.runtime)."""
+    LoRA's served name. The caller decides both (see persona.engine.runtime)."""
     if config.backend == "openai":
         from pipelines.dialogue.openai_compatible import OpenAICompatibleBackend
 

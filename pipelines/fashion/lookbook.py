@@ -19,13 +19,14 @@ import shutil
 import tempfile
 import zipfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fpdf import FPDF
 from PIL import Image
 
-from pipelines.fashion.collection import Collection, lineup_board
+from pipelines.fashion.collection import Coherence, Collection, lineup_board
 from pipelines.fashion.flats import draw_flats, flat_to_png
 from pipelines.fashion.metadata import procedural_parameters, save_png
 from pipelines.fashion.prints import make_tile
@@ -55,10 +56,27 @@ def print_tile(spec: DesignSpec, size: int = PRINT_TILE_PX) -> Image.Image | Non
     return make_tile(spec.print, spec.palette, spec.provenance.seed, size)
 
 
+@dataclass(frozen=True)
+class Lookbook:
+    """What `export_collection` made: the folder, its zip and the collection's coherence."""
+
+    folder: Path
+    archive: Path
+    coherence: Coherence
+
+    @property
+    def pdf(self) -> Path:
+        return self.folder / "lookbook.pdf"
+
+    @property
+    def board(self) -> Path:
+        return self.folder / "board.png"
+
+
 def export_collection(
     collection: Collection, out_dir: Path, *, overwrite: bool = False, progress: Progress | None = None, render_look: RenderLook | None = None
-) -> Path:
-    """Write the collection folder and its zip; returns the folder. With `render_look`
+) -> Lookbook:
+    """Write the collection folder and its zip. With `render_look`
     (spec, front flat -> DesignImage, e.g. a diffusion model's `from_flat`), each look's
     folder also gets look.png with its generation parameters."""
     report = progress or (lambda step, done: None)
@@ -95,7 +113,7 @@ def export_collection(
         building.rename(final)
         (out_dir / f"{slug}.zip.part").replace(out_dir / f"{slug}.zip")
         report("done", 1.0)
-        return final
+        return Lookbook(final, out_dir / f"{slug}.zip", coherence)
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
         (out_dir / f"{slug}.zip.part").unlink(missing_ok=True)

@@ -75,6 +75,36 @@ class StemFile:
     about: dict[str, Any] = field(default_factory=dict)  # part, role, program, renderer or model
 
 
+@dataclass(frozen=True)
+class Bundle:
+    """What `export_bundle` made: the folder, its zip and the manifest as written."""
+
+    folder: Path
+    archive: Path
+    manifest: dict[str, Any]
+
+    @property
+    def midi(self) -> Path:
+        return self.folder / f"{self.folder.name}.mid"
+
+    @property
+    def master(self) -> Path:
+        return self.folder / "master.wav"
+
+    @property
+    def piano_roll(self) -> Path:
+        return self.folder / "piano-roll.png"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.folder / "manifest.json"
+
+    @property
+    def stems(self) -> list[dict[str, Any]]:
+        """The manifest's stem entries (path inside the folder, part, role, licence...)."""
+        return [entry for entry in self.manifest["files"] if entry["kind"] == "stem"]
+
+
 def export_bundle(
     score: Score,
     out_dir: Path,
@@ -85,8 +115,8 @@ def export_bundle(
     commercial: bool = False,
     overwrite: bool = False,
     progress: Progress | None = None,
-) -> Path:
-    """Write `<out_dir>/<slug>/` and `<out_dir>/<slug>.zip`; return the folder.
+) -> Bundle:
+    """Write `<out_dir>/<slug>/` and `<out_dir>/<slug>.zip`.
 
     `rendered` skips rendering (stems made elsewhere, at 48 kHz); `musicgen` stems are added
     to the stems and the mix. With `commercial=True`, any stem under a non-commercial
@@ -102,20 +132,20 @@ def export_bundle(
         refuse_non_commercial([(generated_stem_path(score, index, stem), stem.licence) for index, stem in enumerate(musicgen)])
     staging = Path(tempfile.mkdtemp(prefix=f".{slug}.", suffix=".partial", dir=out_dir))
     try:
-        build_bundle(staging / slug, staging / f"{slug}.zip", score, soundfont, rendered, musicgen, commercial, report)
+        manifest = build_bundle(staging / slug, staging / f"{slug}.zip", score, soundfont, rendered, musicgen, commercial, report)
         if not overwrite:
             refuse_existing(out_dir, slug)  # another export may have finished meanwhile
         publish(staging, slug, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     report("done", 1.0)
-    return out_dir / slug
+    return Bundle(out_dir / slug, out_dir / f"{slug}.zip", manifest)
 
 
 def build_bundle(
     folder: Path, zip_path: Path, score: Score, soundfont: Path | None, rendered: RenderResult | None,
     musicgen: Sequence[GeneratedStem], commercial: bool, report: Progress,
-) -> None:
+) -> dict[str, Any]:
     slug = folder.name
     folder.mkdir()
     with BundleWriter(folder, zip_path, SAMPLE_RATE, BITS) as writer:
@@ -145,6 +175,7 @@ def build_bundle(
         report("manifest", 0.9)
         manifest = build_manifest(writer.written(), slug, score, result, stems, mastered)
         writer.add("manifest.json", (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    return manifest
 
 
 def stem_files(score: Score, result: RenderResult, musicgen: Sequence[GeneratedStem]) -> list[StemFile]:

@@ -22,7 +22,7 @@ from pipelines.fashion.config import FashionConfig
 from pipelines.music.config import MusicConfig
 from pipelines.validation import describe_validation_error
 
-CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
+CONFIGS_DIR = Path(__file__).resolve().parents[2] / "configs"
 DEFAULT_CONFIG = CONFIGS_DIR / "default.yaml"
 ENV_PREFIX = "ATELIER_"
 NOT_SETTINGS = {"ATELIER_CONFIG", "ATELIER_REQUIRE_VLLM", "ATELIER_REQUIRE_POSTGRES", "ATELIER_REQUIRE_BROWSER", "ATELIER_VLLM_PYTHON"}

@@ -20,7 +20,7 @@ from persona.card import PersonaCard, load_persona
 from persona.director import Director
 from persona.memory.persona_memory import PersonaMemory
 from pipelines.dialogue import DialogueBackend, DialogueConfig, adapter_dir_problem, create_backend, resolve_model_dir, resolve_tokenizer_dir
-from serving.settings import ConfigError, Settings
+from persona.engine.settings import ConfigError, Settings
 
 
 @dataclass
