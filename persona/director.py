@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
+from typing import TYPE_CHECKING
 
 from persona.card import PersonaCard
 from persona.memory.consistency import CanonChecker
@@ -26,6 +27,9 @@ from persona.safety import FanContext, GuardRules, InputPolicy, OutputGuard
 from persona.sentence_gate import Dropped, SentenceGate, fan_facts
 from pipelines.dialogue import ChatMessage, DialogueBackend, GenerationParams, TextDelta, Usage
 from pipelines.dialogue.base import shared_prefix_length
+
+if TYPE_CHECKING:
+    from persona.commissions import Commissions, Order
 
 INTERRUPTED = " —"  # marks a reply the fan cut off, in history and memory
 
@@ -41,6 +45,7 @@ class TurnResult:
     guarded: str = ""  # the output guard's reason when it cut the reply short
     finish_reason: str = "stop"  # stop (the model ended it), length (token limit), loop or max_sentences (the sentence gate), guard
     dropped: list[Dropped] = field(default_factory=list)  # sentences the gate kept from the fan, with why
+    order: Order | None = None  # a piece the fan asked for: her answer was how she took it on
 
 
 async def _to_the_end(work) -> None:
@@ -70,12 +75,14 @@ class ChatSession:
 
 
 class Director:
-    def __init__(self, persona: PersonaCard, backend: DialogueBackend, prompts: PromptBuilder, params: GenerationParams, memory: PersonaMemory | None = None):
+    def __init__(self, persona: PersonaCard, backend: DialogueBackend, prompts: PromptBuilder, params: GenerationParams, memory: PersonaMemory | None = None,
+                 commissions: Commissions | None = None):
         self.persona = persona
         self.backend = backend
         self.prompts = prompts
         self.params = params
         self.memory = memory
+        self.commissions = commissions  # with it (and a remembered fan), a request for a piece becomes a job
         self.policy = InputPolicy(persona)
         self.checker = CanonChecker(persona)
         self._rules_key: tuple | None = None
@@ -93,6 +100,11 @@ class Director:
             return await asyncio.get_running_loop().run_in_executor(self._memory_thread, function, *args)
         except self.memory.store.failures if self.memory is not None else () as error:
             raise MemoryStoreError(f"the memory store failed: {error}") from error
+
+    def on_memory_thread_from_worker(self, function, *args):
+        """`function(*args)` on the memory thread, for a worker thread (a finished job keeping its
+        piece as a memory of the fan): blocks that thread until it has run."""
+        return self._memory_thread.submit(function, *args).result()
 
     async def start_session(self, fan_id: str | None = None, name: str = "", recent_turns: int = 6) -> ChatSession:
         """A session for a fan; a remembered fan picks up where the last session ended
@@ -114,10 +126,12 @@ class Director:
         next. History and memory keep only that part (never more than she said), marked."""
         session.heard = heard
 
-    async def reply(self, session: ChatSession, user_text: str, params: GenerationParams | None = None) -> AsyncIterator[str]:
+    async def reply(self, session: ChatSession, user_text: str, params: GenerationParams | None = None, request: str | None = None) -> AsyncIterator[str]:
         """Stream the persona's reply (`params` overrides the configured generation settings).
         The turn is committed to memory before this generator finishes, even if the stream is
-        closed early (with the part the fan received)."""
+        closed early (with the part the fan received). A message asking her for a piece (a look,
+        a print, a song) starts a job, tagged with `request` (the message's id), and her answer
+        says she has taken it on; the model is not asked."""
         session.heard = None
         started = time.perf_counter()
         decision = self.policy.check(user_text)
@@ -131,6 +145,17 @@ class Director:
         if remembering:
             recall, session.fan = await self._prepare_turn(TurnRequest(session.fan_id, user_text, session.fan.name))
         session.last_recall = recall
+        if remembering and self.commissions is not None:
+            intent = self.commissions.read(user_text, recall.vector)
+            if intent.kind in ("look", "print", "song"):
+                from persona.commissions import facts_of
+
+                order = self.commissions.order(session.fan_id, facts_of(session.fan), intent, request)
+                session.last_persona_s = time.perf_counter() - started
+                yield order.answer
+                await _to_the_end(self._commit(session, ChatMessage(role="user", content=user_text), user_text, order.answer, Usage(0, 0)))
+                session.last_turn = TurnResult(order.answer, Usage(0, 0), order=order)
+                return
         prompt = self.prompts.build(session.history, user_text, session.fan, remembered=recall.texts, recalled_lore=recall.lore_ids)
         if prompt.report.history_dropped:
             await self._summarise(session, session.history[: prompt.report.history_dropped])

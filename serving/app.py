@@ -5,6 +5,7 @@
     /v1/chat/completions   OpenAI-compatible chat, streaming or not
     /healthz  /readyz      the process is up / the persona can answer
     /metrics               Prometheus text format
+    /artifacts/...         the pieces she made for a fan: signed URLs, or the fan's token
     /studio                the designers' Gradio studio, behind its own login (studio/app.py)
 
 `create_app(settings)` loads the runtime when the app starts (uvicorn's lifespan); tests and
@@ -35,7 +36,9 @@ from persona.engine.limits import ConnectionCaps
 from persona.engine.runtime import Runtime, start_runtime
 from persona.engine.service import ChatService, token_secret
 from persona.engine.settings import ConfigError, Settings
+from serving.artifact_files import routes as artifact_routes
 from serving.chat_socket import ChatConnection
+from serving.job_frames import JobFeed
 from serving.openai_api import chat_completions, list_models
 from serving.sessions import FrameLog, SessionHub
 
@@ -47,7 +50,7 @@ async def chat_socket(websocket: WebSocket) -> None:
     service: ChatService = state.service
     service.metrics.connections.inc()
     try:
-        await ChatConnection(websocket, service, state.sessions, state.connection_caps).run()
+        await ChatConnection(websocket, service, state.sessions, state.connection_caps, state.job_feed).run()
     finally:
         service.metrics.connections.dec()
 
@@ -110,6 +113,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None, front_ends: S
         app.state.service = service = ChatService(settings, ready, token_secret(settings))
         app.state.sessions = SessionHub(frame_log)
         app.state.connection_caps = ConnectionCaps(settings.serving.connections_per_address)
+        app.state.job_feed = JobFeed(service, app.state.sessions, asyncio.get_running_loop())
         for started in on_start:
             started(service)
         try:
@@ -120,6 +124,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None, front_ends: S
             for task in turns:
                 task.cancel()
             await asyncio.gather(*turns, return_exceptions=True)
+            app.state.job_feed.close()
             frame_log.close()
             if runtime is None:  # a runtime handed in belongs to its caller
                 await ready.aclose()
@@ -131,6 +136,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None, front_ends: S
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),
+        *artifact_routes,
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     for name in ("studio",) if front_ends is None and settings.studio.enabled else front_ends or ():

@@ -40,6 +40,8 @@ def not_found() -> Response:
 
 async def artifact_file(request: Request) -> Response:
     service = request.app.state.service
+    if service.artifacts is None:  # fans' pieces are off (creations.enabled: false, or no memory)
+        return not_found()
     key = request.path_params["owner_key"]
     artifact_id = request.path_params["artifact_id"]
     name = request.path_params["name"]

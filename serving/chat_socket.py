@@ -18,7 +18,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from persona.engine.limits import ConnectionCaps
 from persona.engine.service import ChatService, TurnRefused
+from persona.intents import Intent
 from serving import protocol
+from serving.job_frames import JobFeed, job_frame
 from serving.sessions import Session, SessionHub
 
 log = logging.getLogger(__name__)
@@ -55,11 +57,12 @@ class Outbox:
 
 
 class ChatConnection:
-    def __init__(self, websocket: WebSocket, service: ChatService, hub: SessionHub, caps: ConnectionCaps):
+    def __init__(self, websocket: WebSocket, service: ChatService, hub: SessionHub, caps: ConnectionCaps, feed: JobFeed):
         self.ws = websocket
         self.service = service  # the engine's: settings, runtime, the turn routine, metrics
         self.hub = hub
         self.caps = caps
+        self.feed = feed
         self.settings = service.settings.serving
         self.outbox = Outbox(self.settings.send_queue_frames)
         self.session: Session | None = None
@@ -146,13 +149,13 @@ class ChatConnection:
             await self._refuse("not_found", f"this server hosts persona {persona.id!r}, not {frame.persona!r}", POLICY_VIOLATION)
             return False
         try:
-            await self._attach(fan_id, frame.resume)
+            await self._attach(fan_id, frame.resume, "jobs" in frame.accepts)
         except TurnRefused as refused:  # her memory of the fan cannot be read
             await self._refuse(refused.code, str(refused), TRY_AGAIN_LATER)
             return False
         return True
 
-    async def _attach(self, fan_id: str, resume: protocol.ResumePoint | None) -> None:
+    async def _attach(self, fan_id: str, resume: protocol.ResumePoint | None, accepts_jobs: bool) -> None:
         hub, director = self.hub, self.service.runtime.director
         missed: list[str] = []
         cut_off = False
@@ -171,6 +174,7 @@ class ChatConnection:
             else:
                 self.session = hub.create(chat)
         session = self.session
+        session.accepts_jobs = accepts_jobs
         # No await from here on: the missed frames, then `ready`, then live frames, in seq order.
         for text in missed:
             self._enqueue(text)
@@ -179,6 +183,7 @@ class ChatConnection:
                                     greeting=director.greeting(), resumed=resume is not None and session.id == resume.session))
         if cut_off:
             session.emit(protocol.Error(seq=0, code="cut_off", message="the reply you were reading was cut off by a server restart; send that message again with the same id"))
+        self.feed.at_hello(session, missed)
 
     async def _receive(self) -> str | bytes:
         message = await self.ws.receive()
@@ -207,6 +212,10 @@ class ChatConnection:
                 self.session.emit(protocol.Error(seq=0, code="bad_frame", message="hello was already received on this connection"))
             elif isinstance(frame, protocol.Interrupt):
                 self._interrupt(frame)
+            elif isinstance(frame, protocol.Create):
+                self._create(frame)
+            elif isinstance(frame, protocol.Cancel):
+                self._cancel(frame)
             else:
                 self._start_turn(frame)
 
@@ -218,6 +227,39 @@ class ChatConnection:
             return
         self.service.runtime.director.interrupt(session.chat, frame.heard)
         task.cancel()
+
+    def _create(self, frame: protocol.Create) -> None:
+        """A piece asked for outright (a UI button): a job, with no turn for her to answer."""
+        session = self.session
+        commissions = self.service.runtime.director.commissions
+        if frame.id in session.creates:  # a resend: where its job stands now
+            job = self.service.runtime.jobs.get(session.creates[frame.id], owner=session.fan_id)
+            if job is not None:
+                session.emit(job_frame(job, frame.id))
+            return
+        try:
+            self.service.admit(session.fan_id)
+        except TurnRefused as refused:
+            session.emit(protocol.Error(seq=0, code=refused.code, message=str(refused)))
+            return
+        if commissions is None or not session.accepts_jobs:
+            why = "she makes no pieces on this server (creations.enabled is false)" if commissions is None else 'say hello with accepts: ["jobs"] to ask for pieces'
+            session.emit(protocol.Error(seq=0, code="unavailable" if commissions is None else "bad_frame", message=why))
+            return
+        from persona.commissions import facts_of  # the pipelines load with the first piece asked for
+
+        intent = Intent(kind=frame.kind, brief=frame.brief.strip(), confidence=1.0, source="client")
+        order = commissions.order(session.fan_id, facts_of(session.chat.fan), intent, request=frame.id)
+        if order.job is None:
+            session.emit(protocol.Error(seq=0, code="busy" if order.refused == "queue_full" else "quota" if order.refused == "quota" else "unavailable",
+                                        message=order.answer))
+            return
+        session.creates[frame.id] = order.job.id
+
+    def _cancel(self, frame: protocol.Cancel) -> None:
+        jobs = self.service.runtime.jobs
+        if jobs is None or not jobs.cancel(frame.job, owner=self.session.fan_id):
+            self.session.emit(protocol.Error(seq=0, code="not_found", message=f"job {frame.job} is not yours or has already ended"))
 
     def _start_turn(self, frame: protocol.Message) -> None:
         session = self.session
@@ -242,7 +284,7 @@ class ChatConnection:
 
 async def run_turn(service: ChatService, session: Session, frame: protocol.Message, turn: int) -> None:
     """Stream one reply as deltas; `end` goes out after the director has committed the turn."""
-    reply = service.turn(session.chat, frame.text)
+    reply = service.turn(session.chat, frame.text, request=frame.id)
     try:
         try:
             async for piece in reply:

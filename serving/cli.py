@@ -17,15 +17,16 @@ import asyncio
 import signal
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 from persona.card import PersonaError, avatar_path, list_personas, load_persona, persona_path, read_persona_file, save_persona
+from persona.engine.auth import AuthError
+from persona.engine.settings import ConfigError, Settings, load_settings
 from persona.memory import MemoryStoreError, open_store
 from pipelines.dialogue import DialogueError, prepare_embedded_model
 from serving import doctor, fashion_cli, music_cli, persona_cli
-from persona.engine.auth import AuthError
 from serving.cli_checks import CommandError, UsageError, check_output_file, duration, fan_id_argument, host_argument, persona_id_argument, port_argument
-from persona.engine.settings import ConfigError, Settings, load_settings
 
 
 def log(message: str) -> None:
@@ -237,15 +238,20 @@ def run_persona_export(args: argparse.Namespace, settings: Settings) -> int:
 def run_memory(args: argparse.Namespace, settings: Settings) -> int:
     import json
 
+    from persona.engine.runtime import artifact_store
+
     persona = load_persona(args.persona or settings.persona, settings.personas_dir).id  # a typo is not an empty memory
+    artifacts = artifact_store(settings)
     with open_store(settings.memory, persona) as store:
         if args.action == "forget":
-            print(f"forgot {store.forget_fan(args.fan)} memories of {args.fan}")
+            pieces = artifacts.forget(args.fan)  # the files first: a memory never points at a piece that is gone
+            print(f"forgot {store.forget_fan(args.fan)} memories of {args.fan} and {pieces} piece{'' if pieces == 1 else 's'} made for them")
             return 0
         memories = store.export_fan(args.fan)
         state = store.get_state(args.fan)
     if args.action == "export":
-        print(json.dumps({"fan_id": args.fan, "state": state, "memories": [m.model_dump(mode="json") for m in memories]}, ensure_ascii=False, indent=2))
+        print(json.dumps({"fan_id": args.fan, "state": state, "memories": [m.model_dump(mode="json") for m in memories],
+                          "artifacts": [artifact.model_dump(mode="json") for artifact in artifacts.list(args.fan)]}, ensure_ascii=False, indent=2))
     else:
         if state.get("relationship"):
             print("relationship:", ", ".join(f"{key} {value}" for key, value in state["relationship"].items()))
@@ -276,6 +282,8 @@ async def chat_loop(settings: Settings, persona_id: str, fan_name: str, fan_id: 
         log(f"(picking up with {fan_id}: {len(session.history) // 2} earlier turns)")
     print(f"\n{card.name}: {director.greeting()}\n")
     log("(/help for commands; Ctrl-C stops a reply, Ctrl-D leaves)")
+    if runtime.jobs is not None and runtime.artifacts is not None:
+        runtime.jobs.listen(partial(print_piece, runtime, card.name, fan_id))
 
     loop = asyncio.get_running_loop()
     try:
@@ -314,6 +322,18 @@ async def chat_loop(settings: Settings, persona_id: str, fan_name: str, fan_id: 
                 loop.remove_signal_handler(signal.SIGINT)
     finally:
         await runtime.aclose()
+
+
+def print_piece(runtime, name: str, fan_id: str, job) -> None:
+    """A piece the fan asked for, when it is made: her description and the files' paths."""
+    if job.owner != fan_id or job.status not in ("done", "failed"):
+        return
+    if job.status == "failed":
+        print(f"\n({name} could not finish the {job.kind}: {job.error})", flush=True)
+        return
+    artifact = job.result
+    paths = [runtime.artifacts.file_path(fan_id, artifact.id, file.name) for file in artifact.files]
+    print(f"\n{name}: {artifact.description}\n" + "".join(f"  {path}\n" for path in paths if path is not None), flush=True)
 
 
 async def print_reply(director, session, text: str, name: str) -> None:

@@ -17,8 +17,8 @@ from pydantic import ValidationError
 from tqdm import tqdm
 
 from persona.card import load_persona
-from serving.cli_checks import CommandError, UsageError, brief_problems, check_brief, check_output_folder, check_range, persona_id_argument
 from persona.engine.settings import ConfigError, Settings
+from serving.cli_checks import CommandError, UsageError, brief_problems, check_brief, check_output_folder, check_range, persona_id_argument
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:

@@ -4,7 +4,9 @@
 her as that fan, with her memory of them. The client's earlier user and assistant messages
 are the conversation; its system messages are ignored (she keeps her own, and a client
 cannot rewrite her). Streaming is Server-Sent Events as OpenAI sends them, with usage in a
-last chunk when `stream_options.include_usage` is set.
+last chunk when `stream_options.include_usage` is set. A piece she finished for the fan since
+their last call (a look, a print, a song they asked for) follows her reply as Markdown: a
+preview image and links signed for that fan.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from persona.engine.service import ChatService, TurnRefused
 from pipelines.dialogue import ChatMessage, GenerationParams
+from serving.job_frames import held_as_markdown
 from serving.protocol import MAX_TEXT_CHARS
 
 # How each of the turn routine's refusals reads as an OpenAI error: (status, type).
@@ -141,6 +144,8 @@ async def chat_completions(request: Request) -> Response:
             text = "".join([piece async for piece in service.turn(session, user_text, params)])
         except TurnRefused as refused:
             return refusal(refused)
+        if pieces := held_as_markdown(service, request.app.state.sessions, fan_id):
+            text += "\n\n" + pieces
         return JSONResponse({
             "id": completion_id, "object": "chat.completion", "created": created, "model": body.model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish_reason()}],
@@ -158,6 +163,8 @@ async def chat_completions(request: Request) -> Response:
             yield chunk({"role": "assistant", "content": ""})
             async for piece in reply:
                 yield chunk({"content": piece})
+            if pieces := held_as_markdown(service, request.app.state.sessions, fan_id):
+                yield chunk({"content": "\n\n" + pieces})
             yield chunk({}, finish_reason())
             if body.stream_options and body.stream_options.include_usage:
                 yield f"data: {json.dumps({'id': completion_id, 'object': 'chat.completion.chunk', 'created': created, 'model': body.model, 'choices': [], 'usage': usage()})}\n\n"

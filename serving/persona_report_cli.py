@@ -20,9 +20,9 @@ import time
 from dataclasses import asdict
 
 from persona.card import PersonaCard, load_persona
+from persona.engine.settings import Settings
 from persona.voice_fingerprint import VoiceFingerprint, compare, reference_fingerprint, report_lines
 from serving.cli_checks import CommandError, UsageError, fan_id_argument, persona_id_argument
-from persona.engine.settings import Settings
 
 DEFAULT_LIMIT = 200
 MAX_SAMPLE = 200

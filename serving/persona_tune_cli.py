@@ -19,8 +19,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from persona.card import load_persona
-from serving.cli_checks import CommandError, UsageError, check_output_folder, persona_id_argument
 from persona.engine.settings import Settings
+from serving.cli_checks import CommandError, UsageError, check_output_folder, persona_id_argument
 
 MAX_STEPS = 100_000
 

@@ -1,8 +1,9 @@
 """The fan chat protocol over WebSocket, version 1: one JSON object per text frame.
 
 Client -> server: ``hello`` first (token, persona, optional resume point), then ``message``,
-``interrupt`` and ``ping``. Server -> client: ``ready``, ``delta``, ``end``, ``error``,
-``pong``. Every server frame carries ``seq``, counting up by one within a session, so a
+``interrupt``, ``ping``, and ``create`` / ``cancel`` for creative jobs. Server -> client:
+``ready``, ``delta``, ``end``, ``error``, ``pong``, and ``job`` / ``artifact`` to a client whose
+hello accepts "jobs" (``ready.capabilities`` says what the server offers). Every server frame carries ``seq``, counting up by one within a session, so a
 client that reconnects says the last ``seq`` it saw and gets exactly the frames it missed.
 docs/protocol.md explains the flow; docs/protocol-{client,server}.schema.json are the JSON
 Schemas (``atelier protocol schema`` prints them).
@@ -17,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 PROTOCOL_VERSION = 1
 MAX_TEXT_CHARS = 4000  # one fan message; the memory store keeps texts up to the same size
+CAPABILITIES = ["jobs"]  # what this server offers beyond version 1's chat: creative jobs and their artifacts
+CreationKind = Literal["look", "print", "song"]
 
 
 class Frame(BaseModel):
@@ -36,6 +39,8 @@ class Hello(Frame):
     token: str = Field(min_length=1, max_length=2048, description="the fan token from `atelier token issue`")
     persona: str = Field(min_length=1, max_length=64)
     resume: ResumePoint | None = None
+    accepts: list[Literal["jobs"]] = Field(default_factory=list, max_length=8,
+                                           description="optional frames the client handles: jobs = `job` and `artifact` frames")
 
 
 class Message(Frame):
@@ -55,7 +60,21 @@ class Ping(Frame):
     nonce: str = Field(default="", max_length=64)
 
 
-ClientFrame = Annotated[Hello | Message | Interrupt | Ping, Field(discriminator="type")]
+class Create(Frame):
+    """Ask her for a piece outright (a UI button), without a message for her to read."""
+
+    type: Literal["create"] = "create"
+    id: str = Field(min_length=1, max_length=64, description="the client's id for this request: a resend with the same id starts no second job")
+    kind: CreationKind
+    brief: str = Field(min_length=1, max_length=MAX_TEXT_CHARS, description="what to make, in the fan's words")
+
+
+class Cancel(Frame):
+    type: Literal["cancel"] = "cancel"
+    job: str = Field(min_length=1, max_length=64, description="the id from a `job` frame")
+
+
+ClientFrame = Annotated[Hello | Message | Interrupt | Ping | Create | Cancel, Field(discriminator="type")]
 
 
 # ---- server -> client -------------------------------------------------------------------
@@ -75,6 +94,7 @@ class Ready(Frame):
     persona: str
     greeting: str = ""
     resumed: bool = False
+    capabilities: list[str] = Field(default_factory=lambda: list(CAPABILITIES))
 
 
 class Delta(Frame):
@@ -96,7 +116,7 @@ class End(Frame):
 
 
 ErrorCode = Literal[
-    "bad_frame", "too_large", "unauthorized", "forbidden", "rate_limited", "busy", "not_found", "cut_off", "unavailable", "internal",
+    "bad_frame", "too_large", "unauthorized", "forbidden", "rate_limited", "busy", "not_found", "cut_off", "unavailable", "internal", "quota",
 ]
 
 
@@ -114,7 +134,47 @@ class Pong(Frame):
     nonce: str = ""
 
 
-ServerFrame = Annotated[Ready | Delta | End | Error | Pong, Field(discriminator="type")]
+class Job(Frame):
+    """A creative job of the fan's, each time it changes: queued (with its place), running (with
+    progress), then done (an `artifact` frame follows), failed or cancelled."""
+
+    type: Literal["job"] = "job"
+    seq: int
+    job: str
+    kind: CreationKind
+    status: Literal["queued", "running", "done", "failed", "cancelled"]
+    progress: float = Field(ge=0, le=1)
+    position: int | None = Field(default=None, description="place in the queue while queued (1: next)")
+    step: str = ""
+    error: str = ""
+    request: str | None = Field(default=None, description="the `create` id or message id that asked for it")
+
+
+class ArtifactFile(Frame):
+    name: str
+    media_type: str
+    size: int
+    role: str
+    url: str = Field(description="signed for this fan and file; it expires (see `expires`)")
+
+
+class Artifact(Frame):
+    """What she made, with her short description of it from its real spec or plan."""
+
+    type: Literal["artifact"] = "artifact"
+    seq: int
+    artifact: str
+    job: str | None = None
+    kind: CreationKind
+    title: str
+    description: str
+    summary: dict = Field(description="the facts of the spec or plan: colours, silhouette, fabric; key, tempo, instruments")
+    files: list[ArtifactFile]
+    preview: str | None = Field(default=None, description="url of a preview image")
+    expires: int = Field(description="when the urls stop working (unix seconds); ask again to get fresh ones")
+
+
+ServerFrame = Annotated[Ready | Delta | End | Error | Pong | Job | Artifact, Field(discriminator="type")]
 
 CLIENT_FRAMES: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
 SERVER_FRAMES: TypeAdapter[ServerFrame] = TypeAdapter(ServerFrame)
@@ -128,7 +188,7 @@ class ProtocolError(ValueError):
         self.code = code
 
 
-def parse_client_frame(raw: str | bytes) -> Hello | Message | Interrupt | Ping:
+def parse_client_frame(raw: str | bytes) -> Hello | Message | Interrupt | Ping | Create | Cancel:
     """One client frame, or a ProtocolError whose message names what was wrong."""
     if isinstance(raw, bytes):
         raise ProtocolError("bad_frame", "binary frames are not part of the protocol: send JSON text frames")

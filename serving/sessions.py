@@ -31,13 +31,14 @@ from pathlib import Path
 from persona.director import ChatSession
 from serving import protocol
 
-SCHEMA_VERSION = 2  # the log only bridges a restart: an older one is dropped, not migrated
+SCHEMA_VERSION = 3  # the log only bridges a restart: an older one is dropped, not migrated
 SCHEMA = """
-drop table if exists sessions; drop table if exists frames; drop table if exists replies;
+drop table if exists sessions; drop table if exists frames; drop table if exists replies; drop table if exists held;
 create table sessions (id text primary key, fan_id text not null, last_seq integer not null, started integer not null,
                        answered integer not null, touched real not null);
 create table frames (session text not null, seq integer not null, frame text not null, at real not null, primary key (session, seq));
 create table replies (fan_id text not null, message_id text not null, session text not null, seq integer not null, primary key (fan_id, message_id));
+create table held (fan_id text not null, artifact_id text not null, job text, at real not null, primary key (fan_id, artifact_id));
 """
 DURABLE_FRAMES = ("end", "error")  # an error is logged only when it ends a turn
 
@@ -106,6 +107,20 @@ class FrameLog:
             ).fetchone()
         return row[0] if row else None
 
+    def hold(self, fan_id: str, artifact_id: str, job: str | None) -> None:
+        """A piece finished while its fan had no connection: it goes out at their next hello."""
+        with self._lock:
+            self.db.execute("insert or replace into held values (?, ?, ?, ?)", (fan_id, artifact_id, job, time.time()))
+
+    def held(self, fan_id: str) -> list[tuple[str, str | None]]:
+        """(artifact id, job id) of the fan's pieces waiting to be delivered, oldest first."""
+        with self._lock:
+            return list(self.db.execute("select artifact_id, job from held where fan_id = ? order by at", (fan_id,)))
+
+    def delivered(self, fan_id: str, artifact_ids: list[str]) -> None:
+        with self._lock:
+            self.db.executemany("delete from held where fan_id = ? and artifact_id = ?", [(fan_id, artifact_id) for artifact_id in artifact_ids])
+
     def close(self) -> None:
         self.db.close()
 
@@ -122,6 +137,8 @@ class Session:
     turn_task: asyncio.Task | None = None
     listener: Callable[[str], None] | None = None  # the attached connection's queue
     detached_at: float = 0.0
+    accepts_jobs: bool = False  # the client's hello accepts `job` and `artifact` frames
+    creates: dict[str, str] = field(default_factory=dict)  # `create` ids -> the job each started
 
     @property
     def fan_id(self) -> str:
@@ -176,6 +193,9 @@ class SessionHub:
         session = Session(id=secrets.token_urlsafe(12), chat=chat, log=self.log)
         self.sessions[session.id] = session
         return session
+
+    def of_fan(self, fan_id: str) -> list[Session]:
+        return [session for session in self.sessions.values() if session.fan_id == fan_id]
 
     def live(self, session_id: str) -> Session | None:
         self.expire()

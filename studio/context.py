@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from persona.card import PersonaCard
+from persona.engine.jobs import Progress
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -18,7 +21,8 @@ if TYPE_CHECKING:
     from studio.library import Library
 
 # Model-bound jobs (diffusion, composing, stems) share this Gradio concurrency group, limited
-# by settings.studio.gpu_concurrency; the queue holds at most settings.studio.max_queue.
+# by settings.studio.gpu_concurrency; the queue holds at most settings.studio.max_queue. Their
+# work itself runs on the engine's job runner, which fans' pieces share (`run_model_bound`).
 GPU_GROUP = "gpu"
 
 
@@ -44,3 +48,13 @@ class StudioContext:
     @property
     def runtime(self) -> Runtime | None:
         return self.service.runtime if self.service is not None else None
+
+    def run_model_bound(self, kind: str, work: Callable[[Progress], T], progress: Progress) -> T:
+        """`work(report)` on the job runner the fans' pieces share: one queue, one limit on
+        model-bound work, whoever asked. Blocks this (Gradio worker) thread until it is done;
+        `progress(step, fraction)` is called here, with the queue place while it waits, and may
+        raise JobCancelled to cancel. Before the chat service has started, the work runs here."""
+        jobs = self.runtime.jobs if self.runtime is not None else None
+        if jobs is None:
+            return work(progress)
+        return jobs.run(f"studio:{kind}", work, title=kind, progress=progress)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ from pipelines.fashion.prints import make_tile, tile_preview
 from pipelines.fashion.spec import DesignSpec, DesignSpecError, PaletteColor
 from pipelines.fonts import draw_text, text_font
 from studio.context import GPU_GROUP, Reopener, StudioContext
-from studio.jobs import CancelFlags, check, pipeline_errors, reporter, save, saved_note, scratch_dir
+from studio.jobs import CancelFlags, JobCancelled, check, pipeline_errors, reporter, save, saved_note, scratch_dir
 
 THUMB_PX = 240  # gallery flats
 PREVIEW_TILE_PX = 256  # prints inside flats on screen; the lookbook export draws them at 1024
@@ -274,17 +275,20 @@ class FashionTab:
             raise gr.Error(f"Diffusion looks need diffusers and torch installed on this server: {error}", print_exception=False) from None
 
         cancelled = self.flags.start(request)
-        try:
-            progress(0.0, desc="loading the diffusion model")
+
+        def work(report: Callable[[str, float], None]):
+            report("loading the diffusion model", 0.0)
             designer = self._diffusion_designer()
-            options = {"seed": seed, "steps": steps, "progress": lambda step, total: progress((step, total), desc="denoising", unit="steps"),
+            options = {"seed": seed, "steps": steps, "progress": lambda step, total: report(f"denoising: step {step} of {total}", step / max(total, 1)),
                        "cancel": cancelled}
             if from_flat and designer.controlnet_dir is not None:
                 flat = flat_to_png(draw_flat(spec, "front", print_tile(spec, PREVIEW_TILE_PX)), width=1024)
-                look = designer.from_flat(spec, flat, self.card.visual, **options)
-            else:
-                look = designer.generate(spec, self.card.visual, **options)
-        except Cancelled:
+                return designer.from_flat(spec, flat, self.card.visual, **options)
+            return designer.generate(spec, self.card.visual, **options)
+
+        try:
+            look = self.context.run_model_bound("diffusion look", work, lambda step, done: progress(done, desc=step))
+        except (Cancelled, JobCancelled):
             raise gr.Error("Cancelled: no look was made.", title="Cancelled", print_exception=False) from None
         except (DiffusionError, ValueError) as error:
             raise gr.Error(str(error), print_exception=False) from None

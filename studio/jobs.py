@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import gradio as gr
 from pydantic import ValidationError
 
+from persona.engine.jobs import JobCancelled  # raised inside a job's progress callback once it is cancelled
 from pipelines.validation import describe_validation_error
 
 if TYPE_CHECKING:
@@ -30,10 +31,6 @@ if TYPE_CHECKING:
 
 SCRATCH = Path(tempfile.gettempdir()) / "atelier-studio"  # the temp dir: Gradio serves files from it
 SCRATCH_KEEP_S = 24 * 3600
-
-
-class JobCancelled(Exception):
-    """Raised inside a job's progress callback once its Cancel button was pressed."""
 
 
 class CancelFlags:

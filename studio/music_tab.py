@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
@@ -62,15 +63,18 @@ class MusicTab:
         plan = plan_from_fields(title, bpm, tonic, mode, meter, genre, seed, sections, instruments, extras)
         cancelled = self.flags.start(request)
         config = self.context.settings.music.musicgen
-        with pipeline_errors("plan"):
-            progress(0.0, desc="composing")
+
+        def work(step: Callable[[str, float], None]) -> tuple:
+            step("composing", 0.0)
             score = compose(plan)
-            report = self.catalogue().report(score)
-            generated = self.musicgen_stems(score, brief, bool(commercial), cancelled, progress) if config is not None else []
+            generated = self.musicgen_stems(score, brief, bool(commercial), cancelled, step) if config is not None else []
             start = 0.5 if generated else 0.05
-            out = scratch_dir("music")
-            bundle = export_bundle(score, out, soundfont=self.context.settings.music.soundfont, musicgen=generated, commercial=bool(commercial),
-                                   progress=reporter(progress, cancelled, start, 1.0 - start))
+            bundle = export_bundle(score, scratch_dir("music"), soundfont=self.context.settings.music.soundfont, musicgen=generated,
+                                   commercial=bool(commercial), progress=lambda stage, fraction: step(stage, start + (1.0 - start) * fraction))
+            return self.catalogue().report(score), generated, bundle
+
+        with pipeline_errors("plan"):
+            report, generated, bundle = self.context.run_model_bound("compose", work, reporter(progress, cancelled))
         manifest, stems, folder = bundle.manifest, bundle.stems, bundle.folder
         archive, midi, master, roll = bundle.archive, bundle.midi, bundle.master, bundle.piano_roll
         settings = {"plan": plan.model_dump(mode="json"), "brief": brief, "commercial": bool(commercial), "signature": report.model_dump(mode="json")}
@@ -98,7 +102,7 @@ class MusicTab:
                 self._catalogue = SignatureCatalogue.from_dna(self.card.music, persona=self.card.name)
             return self._catalogue
 
-    def musicgen_stems(self, score: Score, brief: str | None, commercial: bool, cancelled: threading.Event, progress: gr.Progress) -> list:
+    def musicgen_stems(self, score: Score, brief: str | None, commercial: bool, cancelled: threading.Event, step: Callable[[str, float], None]) -> list:
         """MusicGen's melody-conditioned stem, when music.musicgen is configured (loaded on first use).
         Non-commercial weights in a commercial export are refused before the model is loaded."""
         from pipelines.music.musicgen import MusicgenError, musicgen_prompt
@@ -109,10 +113,10 @@ class MusicTab:
         try:
             with self._lock:
                 if self._musicgen is None:
-                    progress(0.05, desc="loading MusicGen")
+                    step("loading MusicGen", 0.05)
                     self._musicgen = config.load()
             stem = self._musicgen.render(score, musicgen_prompt(self.card.music, brief, score.plan), cancel=cancelled,
-                                         progress=lambda done, total: progress(0.05 + 0.45 * done / max(total, 1), desc=f"MusicGen window {done} of {total}"))
+                                         progress=lambda done, total: step(f"MusicGen window {done} of {total}", 0.05 + 0.45 * done / max(total, 1)))
         except Cancelled:
             raise JobCancelled() from None
         except MusicgenError as error:

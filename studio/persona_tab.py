@@ -161,8 +161,17 @@ def build_persona_tab(context: StudioContext, studio: gr.Blocks) -> None:
         fan_id = checked_fan(fan_id)
         if not confirmed:
             raise gr.Error("Tick the box to confirm: forgetting a fan cannot be undone.")
+        pieces = await asyncio.to_thread(forget_pieces, fan_id)
         count = await on_memory_thread("forget", fan_id)
-        return f"Forgot {count} memories of `{fan_id}`.", {}, [], False
+        return f"Forgot {count} memories of `{fan_id}` and {pieces} piece{'' if pieces == 1 else 's'} made for them.", {}, [], False
+
+    def forget_pieces(fan_id: str) -> int:
+        """The fan's pieces: those being made are cancelled, those made are deleted."""
+        runtime = context.runtime
+        if runtime.jobs is not None:
+            for job in runtime.jobs.jobs(fan_id):
+                runtime.jobs.cancel(job.id)
+        return runtime.artifacts.forget(fan_id) if runtime.artifacts is not None else 0
 
     show.click(show_memory, fan, [relationship, memories, memory_status], api_name="memory_show")
     why.click(why_recalled, [fan, query], recalled, api_name="memory_recall")

@@ -17,12 +17,12 @@ import yaml
 from conftest import PERSONAS, atelier
 from persona.adapter import METADATA, shipped_adapter_dir
 from persona.card import load_persona
+from persona.engine.runtime import persona_adapter, served_adapter, start_runtime
+from persona.engine.settings import ConfigError, load_settings
 from pipelines.dialogue import ChatMessage, GenerationParams
 from pipelines.dialogue.local import LocalBackend
 from pipelines.dialogue.openai_compatible import OpenAICompatibleBackend
 from serving import doctor
-from persona.engine.runtime import persona_adapter, served_adapter, start_runtime
-from persona.engine.settings import ConfigError, load_settings
 
 QUESTION = [
     ChatMessage(role="system", content="You are Haeun, a fashion designer and composer in Seoul."),

@@ -8,10 +8,10 @@ import pytest
 import yaml
 
 from conftest import atelier
+from persona.engine.settings import load_settings
 from persona.memory.records import MemoryStoreError
 from server_process import free_port
 from serving import doctor
-from persona.engine.settings import load_settings
 
 
 def by_name(checks) -> dict:

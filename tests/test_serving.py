@@ -272,7 +272,7 @@ async def test_a_stalled_fan_is_disconnected_and_the_others_keep_streaming(cache
     sys.path.insert(0, str(BENCH))
     from ws_load import SECRET as BENCH_SECRET
 
-    from serving.auth import issue_token
+    from persona.engine.auth import issue_token
     from server_process import free_port
 
     port = free_port()

@@ -27,8 +27,9 @@ from pypdf import PdfReader  # noqa: E402
 
 from persona.card import load_persona  # noqa: E402
 from persona.director import Director  # noqa: E402
-from persona.memory.retrieval import Recall  # noqa: E402
+from persona.engine.jobs import JobRunner  # noqa: E402
 from persona.engine.settings import Settings  # noqa: E402
+from persona.memory.retrieval import Recall  # noqa: E402
 from studio import music_tab  # noqa: E402
 from studio.context import StudioContext  # noqa: E402
 from studio.fashion_tab import build_fashion_tab  # noqa: E402
@@ -63,6 +64,8 @@ def studio(tmp_path_factory):
     assert settings.fashion.diffusion is None  # the embedded default: no diffusion model
     library = Library(tmp_path_factory.mktemp("library"))
     context = StudioContext(settings=settings, persona=load_persona(settings.persona, settings.personas_dir), library=library)
+    jobs = JobRunner(concurrency=1, max_queue=16, fan_daily_quota=5)  # the runner fans' pieces share, as in the server
+    context.service = SimpleNamespace(runtime=SimpleNamespace(jobs=jobs, director=None, memory=None, artifacts=None))
     demo = build_tabs(context)
     port = free_port()
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
@@ -74,6 +77,7 @@ def studio(tmp_path_factory):
         client.close()
         demo.close()
         library.close()
+        jobs.close()
 
 
 def value_of(output):
@@ -214,6 +218,8 @@ def test_compose_one_minute(studio):
     assert sections["data"] and instruments["data"] and title in summary
 
     outputs = client.predict(title, bpm, tonic, mode, meter, genre, seed, sections, instruments, api_name="/compose_music")
+    ran = studio.context.runtime.jobs.jobs(None)
+    assert ran and ran[0].kind == "studio:compose" and ran[0].status == "done"  # on the runner fans' pieces share
     master, players, (roll, archive, midi, stems, summary) = outputs[0], outputs[1:1 + MAX_STEMS], outputs[1 + MAX_STEMS:]
     audio, rate = soundfile.read(master)
     assert rate == 48_000 and 50 < len(audio) / rate < 75
@@ -352,7 +358,7 @@ def test_the_memory_inspector_reads_on_the_directors_memory_thread(tmp_path):
     try:
         with pytest.raises(Exception, match="still starting"):
             client.predict("studio", api_name="/memory_show")
-        context.service = SimpleNamespace(runtime=SimpleNamespace(director=director, memory=memory))
+        context.service = SimpleNamespace(runtime=SimpleNamespace(director=director, memory=memory, jobs=None, artifacts=None))
         state, rows, summary = client.predict("studio", api_name="/memory_show")
         assert state == {"relationship": {"turns": 0}} and rows["data"] == [] and "0 memories" in summary
         assert client.predict("studio", "Do you remember me?", api_name="/memory_recall")["headers"][0] == "use"

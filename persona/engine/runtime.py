@@ -13,14 +13,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from persona.adapter import METADATA, AdapterState, card_fingerprint, find_adapter, read_metadata
 from persona.card import PersonaCard, load_persona
 from persona.director import Director
+from persona.engine.artifacts import ArtifactStore
+from persona.engine.jobs import JobRunner
 from persona.memory.persona_memory import PersonaMemory
 from pipelines.dialogue import DialogueBackend, DialogueConfig, adapter_dir_problem, create_backend, resolve_model_dir, resolve_tokenizer_dir
 from persona.engine.settings import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from persona.commissions import Commissions
 
 
 @dataclass
@@ -29,8 +36,12 @@ class Runtime:
     backend: DialogueBackend
     director: Director
     memory: PersonaMemory | None
+    jobs: JobRunner | None = None  # the one runner of model-bound work: fans' pieces and the studio's
+    artifacts: ArtifactStore | None = None  # fans' pieces, each under its fan
 
     async def aclose(self) -> None:
+        if self.jobs is not None:
+            await asyncio.to_thread(self.jobs.close, False)  # queued pieces are cancelled; running ones stop at their next step
         await self.director.close()
         await self.backend.aclose()
         if self.memory is not None:
@@ -71,7 +82,28 @@ async def start_runtime(settings: Settings, persona_id: str | None = None, remem
         memory = PersonaMemory(open_store(settings.memory, card.id), await asyncio.to_thread(Embedder), card, extractor=extractor)
         await asyncio.to_thread(memory.sync_canon)
     director = Director(card, backend, PromptBuilder(card, tokenizer, config.context_tokens), config.generation, memory)
-    return Runtime(card, backend, director, memory)
+    jobs = JobRunner(settings.studio.gpu_concurrency, settings.studio.max_queue, settings.creations.fan_daily_quota)
+    artifacts = None
+    if memory is not None and settings.creations.enabled:
+        artifacts, director.commissions = await asyncio.to_thread(start_commissions, settings, card, director, jobs, memory)
+    return Runtime(card, backend, director, memory, jobs, artifacts)
+
+
+def artifact_store(settings: Settings) -> ArtifactStore:
+    """Where fans' pieces are kept (creations.artifacts_dir, else memory.data_dir/artifacts)."""
+    config = settings.creations
+    return ArtifactStore((config.artifacts_dir or settings.memory.data_dir / "artifacts").expanduser(), config.bytes_per_fan)
+
+
+def start_commissions(settings: Settings, card: PersonaCard, director: Director, jobs: JobRunner, memory: PersonaMemory) -> tuple[ArtifactStore, Commissions]:
+    """Fans' pieces: the store they are kept in and the commissions desk that reads requests
+    (with her memory's embedder: the turn's recall vector is reused) and starts jobs."""
+    from persona.commissions import Commissions
+    from persona.intents import IntentReader
+
+    artifacts = artifact_store(settings)
+    remember = partial(director.on_memory_thread_from_worker, memory.remember_artifact)
+    return artifacts, Commissions(card, jobs, artifacts, settings.creations, IntentReader(memory.embedder), remember, settings.music.soundfont)
 
 
 def persona_adapter(settings: Settings, card: PersonaCard, model_name: str | None = None) -> AdapterState:

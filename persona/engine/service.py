@@ -17,7 +17,10 @@ only translates it (an error frame, an HTTP status).
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
+import math
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -25,6 +28,7 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from persona.director import ChatSession
+from persona.engine.artifacts import ArtifactStore, FanArtifact, UrlSigner
 from persona.engine.auth import AuthError, load_or_create_secret, verify_token
 from persona.engine.limits import FanRateLimits
 from persona.engine.runtime import Runtime
@@ -76,10 +80,23 @@ class ChatService:
     secret: bytes
     metrics: Metrics = field(default_factory=Metrics)
     rate_limits: FanRateLimits = field(init=False)
+    url_signer: UrlSigner = field(init=False)
 
     def __post_init__(self) -> None:
         config = self.settings.serving
         self.rate_limits = FanRateLimits(config.messages_per_minute / 60, config.message_burst)
+        # Artifact URLs are signed with a key of their own, derived from the tokens' one.
+        self.url_signer = UrlSigner(hmac.new(self.secret, b"atelier artifact urls", hashlib.sha256).digest())
+
+    @property
+    def artifacts(self) -> ArtifactStore | None:
+        return self.runtime.artifacts
+
+    def artifact_links(self, artifact: FanArtifact) -> tuple[dict[str, str], int]:
+        """({file name: signed url}, expiry in unix seconds) for the artifact's fan."""
+        ttl, now = self.settings.creations.url_ttl_s, time.time()
+        links = {file.name: self.url_signer.url(artifact.owner, artifact.id, file.name, ttl, now=now) for file in artifact.files}
+        return links, math.ceil(now + ttl)
 
     def authenticate(self, token: str) -> str:
         """The fan id a token was issued to."""
@@ -104,13 +121,14 @@ class ChatService:
         if not self.rate_limits.take(fan_id):
             raise TurnRefused("rate_limited", f"slow down: at most {self.settings.serving.messages_per_minute:g} messages a minute")
 
-    async def turn(self, chat: ChatSession, text: str, params: GenerationParams | None = None) -> AsyncIterator[str]:
+    async def turn(self, chat: ChatSession, text: str, params: GenerationParams | None = None, request: str | None = None) -> AsyncIterator[str]:
         """Her reply to `text` (a message `admit` let through), piece by piece. The turn is
         committed before this ends, also when it is closed or cancelled early (with what the fan
-        received, marked as interrupted); `chat.last_turn` then says how it ended."""
+        received, marked as interrupted); `chat.last_turn` then says how it ended. `request`
+        (the message's id) tags the job a request for a piece starts."""
         received = time.perf_counter()
         before = chat.last_turn
-        reply = self.runtime.director.reply(chat, text, params)
+        reply = self.runtime.director.reply(chat, text, params, request)
         failed = False
         try:
             first = True

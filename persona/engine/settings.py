@@ -66,6 +66,19 @@ class StudioConfig(BaseModel):
     max_queue: int = Field(default=16, ge=1, description="jobs waiting beyond those running; more are refused")
 
 
+class CreationsConfig(BaseModel):
+    """What she makes for fans from their conversations, on the job runner the studio shares."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(default=True, description="read fans' messages for requests (a look, a print, a song) and make them")
+    fan_daily_quota: int = Field(default=5, ge=0, description="pieces one fan may ask for in a UTC day")
+    song_seconds: float = Field(default=60, ge=8, le=600, description="length of a song made for a fan")
+    bytes_per_fan: int = Field(default=200 * 2**20, ge=2**20, description="disk kept for one fan's pieces; the oldest go first beyond it")
+    url_ttl_s: int = Field(default=24 * 3600, ge=60, description="how long a signed artifact URL works")
+    artifacts_dir: Path | None = Field(default=None, description="where fans' pieces are kept; unset: memory.data_dir/artifacts")
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -78,6 +91,7 @@ class Settings(BaseModel):
     fashion: FashionConfig = FashionConfig()
     music: MusicConfig = MusicConfig()
     studio: StudioConfig = StudioConfig()
+    creations: CreationsConfig = CreationsConfig()
     _config_file: str | None = PrivateAttr(default=None)  # where load_settings read the keys from
     _variables: dict[str, str] = PrivateAttr(default_factory=dict)  # dotted key -> the ATELIER_* variable that set it
 
@@ -148,7 +162,7 @@ def _read_config_file(path: Path) -> dict[str, Any]:
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
     """Paths in a file are relative to the file, so configs work from any working directory."""
-    path_keys = {"personas_dir", "cache_dir", "model_dir", "tokenizer_dir", "data_dir", "controlnet_dir", "ip_adapter_dir", "soundfont", "library_dir"}
+    path_keys = {"personas_dir", "cache_dir", "model_dir", "tokenizer_dir", "data_dir", "controlnet_dir", "ip_adapter_dir", "soundfont", "library_dir", "artifacts_dir"}
     resolved = {}
     for key, value in data.items():
         if isinstance(value, dict):

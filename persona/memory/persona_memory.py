@@ -142,6 +142,12 @@ class PersonaMemory:
         many memories went."""
         return self.store.forget_fan(fan_id)
 
+    def remember_artifact(self, fan_id: str, artifact_id: str, text: str) -> Memory:
+        """A piece she made for the fan, in words she can recall ("a song, 'Rain on Hangang', made
+        for them on 7 December from their words ..."); keyed by the artifact id to send it again."""
+        memory = NewMemory(kind=MemoryKind.ARTIFACT, fan_id=fan_id, text=text, key=artifact_id, importance=0.8)
+        return self.store.add([memory], self.embedder.embed([memory.text]), Author.SYSTEM)[0]
+
     def remember_summary(self, fan_id: str, summary: str) -> Memory:
         memory = NewMemory(kind=MemoryKind.SUMMARY, fan_id=fan_id, text=summary, importance=0.6)
         return self.store.add([memory], self.embedder.embed([memory.text]), Author.SYSTEM)[0]

@@ -30,6 +30,7 @@ class MemoryKind(str, Enum):
     FAN_FACT = "fan_fact"  # a fact about one fan, extracted from the conversation
     EPISODIC = "episodic_turn"  # one turn of a conversation
     SUMMARY = "summary"  # a summary of older turns
+    ARTIFACT = "artifact"  # a piece she made for one fan (kind, title, brief, date); its key is the artifact id
 
 
 class Author(str, Enum):
@@ -45,6 +46,7 @@ WRITERS: dict[MemoryKind, frozenset[Author]] = {
     MemoryKind.FAN_FACT: frozenset({Author.SYSTEM, Author.OPERATOR}),
     MemoryKind.EPISODIC: frozenset({Author.FAN, Author.PERSONA}),
     MemoryKind.SUMMARY: frozenset({Author.SYSTEM}),
+    MemoryKind.ARTIFACT: frozenset({Author.SYSTEM}),
 }
 
 

@@ -21,7 +21,7 @@ from persona.memory.embeddings import Embedder
 from persona.memory.records import Author, Memory, MemoryKind
 from persona.memory.store import MemoryStore, ScoredMemory
 
-FAN_KINDS = {MemoryKind.FAN_FACT, MemoryKind.PERSONA, MemoryKind.SUMMARY, MemoryKind.EPISODIC}  # recalled from the store
+FAN_KINDS = {MemoryKind.FAN_FACT, MemoryKind.PERSONA, MemoryKind.SUMMARY, MemoryKind.EPISODIC, MemoryKind.ARTIFACT}  # recalled from the store
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,7 @@ class Recalled:
 class Recall:
     memories: list[Recalled] = field(default_factory=list)
     lore: list[Recalled] = field(default_factory=list)  # canon memories; their key is the canon entry id
+    vector: np.ndarray | None = None  # the message's embedding: what else reads the message (its intent) uses it too
     skipped: list[Recalled] = field(default_factory=list)  # fetched but not relevant enough
 
     @property
@@ -88,7 +89,7 @@ class Recaller:
             vector = self.embedder.embed([query])[0]
         hits = self.store.search(fan_id, vector, settings.candidates, FAN_KINDS) + self._nearest_canon(vector, now.date())
         hits = sorted(hits, key=lambda hit: -hit.similarity)[: settings.candidates]
-        result = Recall()
+        result = Recall(vector=vector)
         scored = []
         for hit in hits:
             memory = hit.memory
