@@ -9,8 +9,11 @@
   without it (the reader embeds when its rules leave the message open; the embedder's cache
   is off so that every embedding is paid).
 
+With --backend vllm the tool-call reader asks the server for every message its rules leave
+open (--rules-off: for every message), and the time per message is that of one pass.
+
 Run: .venv/bin/python bench/intents.py [--rounds 5]
-     .venv/bin/python bench/intents.py --backend vllm --base-url http://127.0.0.1:8000/v1 --model NAME
+     .venv/bin/python bench/intents.py --backend vllm --base-url http://127.0.0.1:8000/v1 --model NAME [--rules-off]
 """
 
 from __future__ import annotations
@@ -40,11 +43,17 @@ def percentiles_ms(times: list[float]) -> dict:
     return {"p50_ms": round(1000 * times[len(times) // 2], 3), "p99_ms": round(1000 * times[max(int(len(times) * 0.99) - 1, 0)], 3)}
 
 
-def accuracy(reader, messages, vectors) -> dict:
+def accuracy(reader, messages, vectors, splits=("tuning", "held_out"), times: list[float] | None = None) -> dict:
+    """`times`, when given, collects each read's time (the vector given)."""
     result = {}
-    for split in ("tuning", "held_out"):
+    for split in splits:
         chosen = [(m, v) for m, v in zip(messages, vectors) if m.split == split]
-        intents = [reader.read(m.text, v) for m, v in chosen]
+        intents = []
+        for message, vector in chosen:
+            started = time.perf_counter()
+            intents.append(reader.read(message.text, vector))
+            if times is not None:
+                times.append(time.perf_counter() - started)
         figures = score([m.kind for m, _ in chosen], [i.kind for i in intents], [m.text for m, _ in chosen])
         decided_by = Counter("no request cue" if i.source == "rule" and i.kind == "none" and m.text.strip() else i.source for (m, _), i in zip(chosen, intents))
         result[split] = {
@@ -83,6 +92,8 @@ def main() -> None:
     parser.add_argument("--base-url", help="vllm: the OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
     parser.add_argument("--model", help="vllm: the served model name")
     parser.add_argument("--api-key", default=None)
+    parser.add_argument("--rules-off", action="store_true", help="vllm: every message goes to the server (the tool call alone)")
+    parser.add_argument("--splits", nargs="+", choices=["tuning", "held_out"], default=["tuning", "held_out"])
     args = parser.parse_args()
     if args.backend == "vllm" and not (args.base_url and args.model):
         parser.error("--backend vllm needs --base-url and --model")
@@ -92,16 +103,18 @@ def main() -> None:
     embedded = IntentReader(embedder)
     result: dict = {"date": dt.date.today().isoformat(), "machine": describe_cpu(), "dataset": str(DATASET.relative_to(REPO)), "backend": args.backend}
     if args.backend == "embedded":
-        result["accuracy"] = accuracy(embedded, messages, vectors)
+        result["accuracy"] = accuracy(embedded, messages, vectors, args.splits)
         result["time_per_message"] = timing(embedded, messages, vectors, args.rounds)
     else:
         from persona.intents import ToolCallIntentReader
 
-        with ToolCallIntentReader(embedded, base_url=args.base_url, model=args.model, api_key=args.api_key) as reader:
-            result["server"] = {"base_url": args.base_url, "model": args.model}
-            result["accuracy"] = accuracy(reader, messages, vectors)
-            result["time_per_message"] = timing(reader, messages, vectors, 1)
-            result["tool_calls"] = dict(reader.outcomes)
+        with ToolCallIntentReader(embedded, base_url=args.base_url, model=args.model, api_key=args.api_key, timeout_s=300, rules_first=not args.rules_off) as reader:
+            times: list[float] = []
+            result["server"] = {"base_url": args.base_url, "model": args.model, "rules_first": reader.rules_first}
+            result["accuracy"] = accuracy(reader, messages, vectors, args.splits, times)
+            result["server"]["tool_calls_read_from_content"] = reader.calls_in_content  # the server has no --tool-call-parser
+            result["time_per_message"] = {"messages_timed": len(times), "vector_given": percentiles_ms(times), "load_average_1min": round(os.getloadavg()[0], 2)}
+            result["outcomes"] = dict(reader.outcomes)
     print(json.dumps(result, indent=2, ensure_ascii=False))
 
 

@@ -24,17 +24,27 @@ gets wrong or leaves out falls back to the embedded reader.
 
 from __future__ import annotations
 
+import json
+import logging
 import re
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+import httpx
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from persona.memory.embeddings import Embedder
 
+if TYPE_CHECKING:
+    from pipelines.dialogue import DialogueConfig
+
+log = logging.getLogger(__name__)
+
 IntentKind = Literal["look", "print", "song", "show_work", "none"]
+# What decided: the rules, the embedding, a server's tool call, or the fan's client itself (a button, not text).
 IntentSource = Literal["rule", "embedding", "tool_call", "client"]
 REQUEST_KINDS: tuple[IntentKind, ...] = ("look", "print", "song", "show_work")
 MAKE_KINDS: tuple[IntentKind, ...] = ("look", "print", "song")
@@ -484,6 +494,159 @@ class IntentReader:
         if vector.shape != (self.prototype_vectors.shape[1],):
             raise ValueError(f"intent vector: expected {self.prototype_vectors.shape[1]} numbers (the message's embedding), got shape {np.shape(vector)}")
         return vector
+
+
+# The functions the server must call one of. The brief parameter makes the model say what was
+# asked for, so a call that names a kind but no request is malformed (and read by the embedding).
+_BRIEF = {"type": "object", "properties": {"brief": {"type": "string", "description": "what the fan asks for, in their words"}}, "required": ["brief"]}
+_NOTHING = {"type": "object", "properties": {}}
+TOOLS: list[dict[str, Any]] = [
+    {"type": "function", "function": {"name": "make_look", "description": "The fan asks Haeun to design clothes for them: an outfit, a dress, a jacket, a look.", "parameters": _BRIEF}},
+    {"type": "function", "function": {"name": "make_print", "description": "The fan asks Haeun for a textile print or a repeating pattern.", "parameters": _BRIEF}},
+    {"type": "function", "function": {"name": "make_song", "description": "The fan asks Haeun to write or compose music for them: a song, a melody, a beat.", "parameters": _BRIEF}},
+    {"type": "function", "function": {"name": "show_work", "description": "The fan asks to see or hear what Haeun is working on now.", "parameters": _NOTHING}},
+    {"type": "function", "function": {"name": "no_request", "description": "Anything else: chat, compliments, questions about her songs or collections, the fan's own clothes or music.", "parameters": _NOTHING}},
+]
+TOOL_KINDS: dict[str, IntentKind] = {"make_look": "look", "make_print": "print", "make_song": "song", "show_work": "show_work", "no_request": "none"}
+TOOL_SYSTEM_PROMPT = """You read one message that a fan sent to Haeun, a Seoul fashion designer who also composes music, and call exactly one function.
+make_look: the fan asks her to design clothes for them ("design me a dress for my graduation").
+make_print: the fan asks her for a print or pattern ("make a print with cherry blossoms").
+make_song: the fan asks her to write or compose music ("write me a song about the first snow").
+show_work: the fan asks what she is working on now ("what are you working on?").
+no_request: anything else ("I love your last song", "my sister designs dresses", "what's your favourite print?", "do you like writing songs?")."""
+
+
+# The tool calls vLLM itself demands for tool_choice="required": a list of {"name", "parameters"}.
+TOOL_CALL_SCHEMA: dict[str, Any] = {
+    "type": "array", "minItems": 1, "maxItems": 1,
+    "items": {"type": "object", "anyOf": [
+        {"properties": {"name": {"type": "string", "enum": [tool["function"]["name"]]}, "parameters": tool["function"]["parameters"]}, "required": ["name", "parameters"]}
+        for tool in TOOLS
+    ]},
+}
+
+
+class ToolCallIntentReader:
+    """Reads a message with one chat completion on an OpenAI-compatible server (vLLM): the
+    five functions in TOOLS with ``tool_choice="required"``, which vLLM enforces with
+    structured outputs. The explicit rules run first (``rules_first``); a failed request, or
+    an absent or malformed call, is read by the embedded reader instead. ``outcomes`` counts
+    what decided each message. Blocking: from async code, run ``read`` in a thread.
+
+    vLLM 0.32 refuses ``tool_choice="required"`` unless the server was started with
+    ``--enable-auto-tool-choice --tool-call-parser NAME`` (HTTP 400 naming the flag). The reader then asks the same server
+    the same question, tools included, with vLLM's own schema for a required call as the
+    response format, and reads the call from the reply's content; it remembers that the
+    server needs this.
+    """
+
+    def __init__(self, fallback: IntentReader, base_url: str, model: str, api_key: str | None = None,
+                 timeout_s: float = 30.0, connect_timeout_s: float = 5.0, confidence: float = 0.8, max_tokens: int = 100,
+                 rules_first: bool = True):
+        self.fallback = fallback
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.confidence = confidence  # the server gives no probability for its choice
+        self.max_tokens = max_tokens  # a call takes 30 to 60 tokens; a small model looping in whitespace stops here
+        self.rules_first = rules_first
+        self.calls_in_content = False  # set when the server has no tool-call parser
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.client = httpx.Client(base_url=self.base_url, headers=headers, timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s))
+        self.outcomes: Counter[str] = Counter()
+
+    @classmethod
+    def from_config(cls, fallback: IntentReader, config: DialogueConfig) -> ToolCallIntentReader:
+        """The server, model and key the dialogue already uses (dialogue.base_url, .model, .api_key)."""
+        return cls(fallback, config.base_url, config.model, config.api_key, config.timeout_s, config.connect_timeout_s)
+
+    def request_body(self, text: str) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": [{"role": "system", "content": TOOL_SYSTEM_PROMPT}, {"role": "user", "content": text}],
+            "tools": TOOLS,
+            "tool_choice": "required",
+            "temperature": 0.0,
+            "max_tokens": self.max_tokens,
+        }
+        if self.calls_in_content:
+            body["tool_choice"] = "none"
+            body["response_format"] = {"type": "json_schema", "json_schema": {"name": "tool_call", "schema": TOOL_CALL_SCHEMA, "strict": True}}
+        return body
+
+    def read(self, text: str, vector: np.ndarray | None = None) -> Intent:
+        brief = text.strip()
+        if not brief:
+            return Intent(kind="none", confidence=1.0, source="rule")
+        if self.rules_first and (kind := explicit_kind(normalise(brief))):
+            self.outcomes["rule"] += 1
+            return Intent(kind=kind, brief=brief, confidence=self.fallback.settings.rule_confidence, source="rule")
+        try:
+            response = self._ask(brief)
+        except httpx.HTTPError as error:
+            return self._fall_back("server_error", f"{self.base_url} could not be asked ({error!r})", text, vector)
+        if response.status_code >= 400:
+            return self._fall_back("server_error", f"{self.base_url} answered HTTP {response.status_code}: {response.text[:200]}", text, vector)
+        kind, problem = parse_tool_call(response, in_content=self.calls_in_content)
+        if kind is None:
+            return self._fall_back("absent" if problem == "no tool call" else "malformed", problem, text, vector)
+        self.outcomes["tool_call"] += 1
+        return Intent(kind=kind, brief=brief if kind != "none" else "", confidence=self.confidence, source="tool_call")
+
+    def _ask(self, brief: str) -> httpx.Response:
+        response = self.client.post("/chat/completions", json=self.request_body(brief))
+        if response.status_code == 400 and not self.calls_in_content and "tool-call-parser" in response.text:
+            log.info("intent: %s has no tool-call parser; tool calls are read from constrained content", self.base_url)
+            self.calls_in_content = True
+            response = self.client.post("/chat/completions", json=self.request_body(brief))
+        return response
+
+    def _fall_back(self, outcome: str, why: str, text: str, vector: np.ndarray | None) -> Intent:
+        self.outcomes[outcome] += 1
+        log.debug("intent: the embedded reader decides (%s)", why)
+        return self.fallback.read(text, vector)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> ToolCallIntentReader:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def parse_tool_call(response: httpx.Response, in_content: bool = False) -> tuple[IntentKind | None, str]:
+    """The kind from the first tool call of a chat completion (or, `in_content`, from the
+    reply's text holding vLLM's [{"name", "parameters"}]), or None and what was wrong."""
+    try:
+        choice = response.json()["choices"][0]
+        message = choice["message"]
+        calls = message.get("tool_calls") or []
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        return None, f"not a chat completion: {response.text[:200]!r}"
+    if choice.get("finish_reason") == "length":
+        return None, "cut off at max_tokens"  # vLLM returns no call for JSON it could not finish
+    if not calls and in_content and message.get("content"):
+        try:
+            written = json.loads(message["content"])
+        except json.JSONDecodeError:
+            return None, f"content is not JSON: {message['content'][:200]!r}"
+        if isinstance(written, list) and written and isinstance(written[0], dict):
+            calls = [{"function": {"name": written[0].get("name"), "arguments": json.dumps(written[0].get("parameters", {}))}}]
+    if not calls:
+        return None, "no tool call"
+    function = calls[0].get("function") if isinstance(calls[0], dict) else None
+    name = (function or {}).get("name")
+    if name not in TOOL_KINDS:
+        return None, f"unknown function {name!r}"
+    try:
+        arguments = json.loads((function or {}).get("arguments") or "{}")
+    except (json.JSONDecodeError, TypeError):
+        return None, f"{name}: arguments are not JSON"
+    kind = TOOL_KINDS[name]
+    if kind in MAKE_KINDS and not (isinstance(arguments, dict) and isinstance(arguments.get("brief"), str) and arguments["brief"].strip()):
+        return None, f"{name}: no brief"
+    return kind, ""
 
 
 # --- labelled messages and their scores (tests and bench/intents.py) ----------------------------
