@@ -496,19 +496,21 @@ class IntentReader:
         return vector
 
 
+# --- the tool-call reader -------------------------------------------------------------------------
+
 # The functions the server must call one of. The brief parameter makes the model say what was
 # asked for, so a call that names a kind but no request is malformed (and read by the embedding).
 _BRIEF = {"type": "object", "properties": {"brief": {"type": "string", "description": "what the fan asks for, in their words"}}, "required": ["brief"]}
 _NOTHING = {"type": "object", "properties": {}}
 TOOLS: list[dict[str, Any]] = [
-    {"type": "function", "function": {"name": "make_look", "description": "The fan asks Haeun to design clothes for them: an outfit, a dress, a jacket, a look.", "parameters": _BRIEF}},
-    {"type": "function", "function": {"name": "make_print", "description": "The fan asks Haeun for a textile print or a repeating pattern.", "parameters": _BRIEF}},
-    {"type": "function", "function": {"name": "make_song", "description": "The fan asks Haeun to write or compose music for them: a song, a melody, a beat.", "parameters": _BRIEF}},
-    {"type": "function", "function": {"name": "show_work", "description": "The fan asks to see or hear what Haeun is working on now.", "parameters": _NOTHING}},
+    {"type": "function", "function": {"name": "make_look", "description": "The fan asks her to design clothes for them: an outfit, a dress, a jacket, a look.", "parameters": _BRIEF}},
+    {"type": "function", "function": {"name": "make_print", "description": "The fan asks her for a textile print or a repeating pattern.", "parameters": _BRIEF}},
+    {"type": "function", "function": {"name": "make_song", "description": "The fan asks her to write or compose music for them: a song, a melody, a beat.", "parameters": _BRIEF}},
+    {"type": "function", "function": {"name": "show_work", "description": "The fan asks to see or hear what she is working on now.", "parameters": _NOTHING}},
     {"type": "function", "function": {"name": "no_request", "description": "Anything else: chat, compliments, questions about her songs or collections, the fan's own clothes or music.", "parameters": _NOTHING}},
 ]
 TOOL_KINDS: dict[str, IntentKind] = {"make_look": "look", "make_print": "print", "make_song": "song", "show_work": "show_work", "no_request": "none"}
-TOOL_SYSTEM_PROMPT = """You read one message that a fan sent to Haeun, a Seoul fashion designer who also composes music, and call exactly one function.
+TOOL_SYSTEM_PROMPT = """You read one message that a fan sent to {persona}, and call exactly one function.
 make_look: the fan asks her to design clothes for them ("design me a dress for my graduation").
 make_print: the fan asks her for a print or pattern ("make a print with cherry blossoms").
 make_song: the fan asks her to write or compose music ("write me a song about the first snow").
@@ -542,8 +544,9 @@ class ToolCallIntentReader:
 
     def __init__(self, fallback: IntentReader, base_url: str, model: str, api_key: str | None = None,
                  timeout_s: float = 30.0, connect_timeout_s: float = 5.0, confidence: float = 0.8, max_tokens: int = 100,
-                 rules_first: bool = True):
+                 rules_first: bool = True, persona: str = "Haeun, a Seoul fashion designer who also composes music"):
         self.fallback = fallback
+        self.system_prompt = TOOL_SYSTEM_PROMPT.format(persona=persona)
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.confidence = confidence  # the server gives no probability for its choice
@@ -562,7 +565,7 @@ class ToolCallIntentReader:
     def request_body(self, text: str) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.model,
-            "messages": [{"role": "system", "content": TOOL_SYSTEM_PROMPT}, {"role": "user", "content": text}],
+            "messages": [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": text}],
             "tools": TOOLS,
             "tool_choice": "required",
             "temperature": 0.0,
