@@ -196,7 +196,7 @@ SHOW_WORK_CUES = [
 
 # --- text handling -----------------------------------------------------------------------------
 
-_SPELLED_OUT = [
+SPELLED_OUT = [  # curly apostrophes, contractions and chat shorthand, spelled out before any rule reads the text
     (r"[\u2018\u2019\u02bc`]", "'"),
     (r"\b(i|you|we|they|u)'d\b", r"\1 would"),
     (r"\b(you|we|they)'re\b", r"\1 are"),
@@ -211,7 +211,7 @@ _SPELLED_OUT = [
     (r"\bpleaseee+\b", "please"),
     (r"\s+", " "),
 ]
-_SPELLED_OUT = [(re.compile(pattern), replacement) for pattern, replacement in _SPELLED_OUT]
+_SPELLED_OUT = [(re.compile(pattern), replacement) for pattern, replacement in SPELLED_OUT]
 
 
 def _spelling_fixes(words: Iterable[str]) -> dict[str, str]:
