@@ -4,7 +4,7 @@ words, her DNA and that fan's own remembered facts (persona/creations.py), keeps
 fan (the artifact store) and remembers it as a memory of theirs.
 
     commissions = Commissions(card, runner, artifacts, config, reader, remember=...)
-    intent = commissions.read(message, recall_vector)      # look, print, song, show_work or none
+    intent = await commissions.read(message, recall_vector)  # look, print, song, show_work or none
     order = commissions.order(fan_id, facts, intent, request="msg-7")
     order.answer      # what she says at once, in character ("give me a few minutes ...")
     order.job         # the job's first snapshot (None when refused: quota, queue full)
@@ -14,6 +14,7 @@ The job's result is the FanArtifact; the front ends learn of it through the runn
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import shutil
 import tempfile
@@ -29,7 +30,7 @@ from persona.creations import Creation, FanFacts, make_look, make_print, make_so
 from persona.engine.artifacts import ArtifactStore, FanArtifact
 from persona.engine.jobs import JobRefused, JobRunner, JobSnapshot, Progress
 from persona.engine.settings import CreationsConfig
-from persona.intents import Intent, IntentReader
+from persona.intents import Intent, IntentReader, ToolCallIntentReader
 from persona.memory.summary import PREFIX as SUMMARY_PREFIX
 from persona.prompt import FanProfile
 
@@ -62,7 +63,7 @@ Maker = Callable[..., Creation]
 
 
 class Commissions:
-    def __init__(self, card: PersonaCard, runner: JobRunner, artifacts: ArtifactStore, config: CreationsConfig, reader: IntentReader,
+    def __init__(self, card: PersonaCard, runner: JobRunner, artifacts: ArtifactStore, config: CreationsConfig, reader: IntentReader | ToolCallIntentReader,
                  remember: Callable[[str, str, str], None] | None = None, soundfont: Path | None = None):
         """`remember(fan_id, artifact_id, text)` keeps a finished piece as a memory of the fan's
         (the director passes one that runs on its memory thread)."""
@@ -76,7 +77,11 @@ class Commissions:
         self._requests: dict[str, str] = {}  # job id -> the message or create id that asked for it
         self._lock = threading.Lock()
 
-    def read(self, text: str, vector: np.ndarray | None = None) -> Intent:
+    async def read(self, text: str, vector: np.ndarray | None = None) -> Intent:
+        """The request in a fan's message, if any. The embedded reader answers here, in well under
+        a millisecond; a tool-call reader asks its server from a thread."""
+        if isinstance(self.reader, ToolCallIntentReader):
+            return await asyncio.to_thread(self.reader.read, text, vector)
         return self.reader.read(text, vector)
 
     def request_of(self, job_id: str) -> str | None:

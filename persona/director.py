@@ -146,7 +146,7 @@ class Director:
             recall, session.fan = await self._prepare_turn(TurnRequest(session.fan_id, user_text, session.fan.name))
         session.last_recall = recall
         if remembering and self.commissions is not None:
-            intent = self.commissions.read(user_text, recall.vector)
+            intent = await self.commissions.read(user_text, recall.vector)
             if intent.kind in ("look", "print", "song"):
                 from persona.commissions import facts_of
 

@@ -132,3 +132,15 @@ def test_the_fans_facts_reach_only_their_own_pieces(desk):
     told = sol.model_dump_json()
     assert "Bori" not in told and "teal" not in told.lower()
     assert [fact["value"] for fact in sol.provenance["facts"]["used"]] in ([], ["Sol"])  # at most Sol's own name
+
+
+def test_requests_are_read_by_a_tool_call_only_on_an_openai_compatible_server(embedder):
+    from persona.engine.runtime import intent_reader
+    from persona.engine.settings import ConfigError, load_settings
+    from persona.intents import ToolCallIntentReader
+
+    assert type(intent_reader(load_settings(environ={}), embedder)) is IntentReader  # the default: embedded
+    with pytest.raises(ConfigError, match="dialogue.backend is 'local'.*ATELIER_CREATIONS__INTENTS"):
+        intent_reader(load_settings(environ={"ATELIER_CREATIONS__INTENTS": "tool_call"}), embedder)
+    reader = intent_reader(load_settings(environ={"ATELIER_CREATIONS__INTENTS": "tool_call", "ATELIER_DIALOGUE__BACKEND": "openai"}), embedder)
+    assert isinstance(reader, ToolCallIntentReader) and reader.model == "smollm2"

@@ -99,11 +99,24 @@ def start_commissions(settings: Settings, card: PersonaCard, director: Director,
     """Fans' pieces: the store they are kept in and the commissions desk that reads requests
     (with her memory's embedder: the turn's recall vector is reused) and starts jobs."""
     from persona.commissions import Commissions
-    from persona.intents import IntentReader
 
     artifacts = artifact_store(settings)
     remember = partial(director.on_memory_thread_from_worker, memory.remember_artifact)
-    return artifacts, Commissions(card, jobs, artifacts, settings.creations, IntentReader(memory.embedder), remember, settings.music.soundfont)
+    return artifacts, Commissions(card, jobs, artifacts, settings.creations, intent_reader(settings, memory.embedder), remember, settings.music.soundfont)
+
+
+def intent_reader(settings: Settings, embedder):
+    """creations.intents: the embedded reader, or a tool call to the dialogue server (which
+    falls back to the embedded reader when the server's answer is no use)."""
+    from persona.intents import IntentReader, ToolCallIntentReader
+
+    embedded = IntentReader(embedder)
+    if settings.creations.intents == "embedded":
+        return embedded
+    if settings.dialogue.backend != "openai":
+        raise ConfigError(f"creations.intents: tool_call asks the dialogue server, but dialogue.backend is {settings.dialogue.backend!r} "
+                          f"(set it to openai, or creations.intents to embedded; set in {settings.source_of('creations.intents')})")
+    return ToolCallIntentReader.from_config(embedded, settings.dialogue)
 
 
 def persona_adapter(settings: Settings, card: PersonaCard, model_name: str | None = None) -> AdapterState:

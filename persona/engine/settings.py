@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError
@@ -72,6 +72,9 @@ class CreationsConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = Field(default=True, description="read fans' messages for requests (a look, a print, a song) and make them")
+    intents: Literal["embedded", "tool_call"] = Field(
+        default="embedded", description="how a request is read: embedded (rules and the message's embedding, < 0.1 ms) or tool_call "
+                                        "(one forced tool call to the dialogue server, dialogue.backend: openai; rules still first)")
     fan_daily_quota: int = Field(default=5, ge=0, description="pieces one fan may ask for in a UTC day")
     song_seconds: float = Field(default=60, ge=8, le=600, description="length of a song made for a fan")
     bytes_per_fan: int = Field(default=200 * 2**20, ge=2**20, description="disk kept for one fan's pieces; the oldest go first beyond it")
