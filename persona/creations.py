@@ -42,7 +42,7 @@ import numpy as np
 
 from pipelines.colour import hex_to_rgb
 from pipelines.fashion import vocabulary as vocab
-from pipelines.fashion.brief import DesignBrief, PersonaStyle, ProceduralDesigner
+from pipelines.fashion.brief import DesignBrief, PersonaStyle, ProceduralDesigner, cue_for
 from pipelines.fashion.flats import draw_flats, flat_to_png
 from pipelines.fashion.lookbook import PRINT_TILE_PX, print_tile
 from pipelines.fashion.metadata import procedural_parameters, save_png
@@ -624,7 +624,7 @@ def _best_design(card: PersonaCard, request: Request, seed: int, patterned: bool
     """The candidate (as `atelier design` makes them) that answers most of the brief's words,
     then one whose print draws what the brief asks for ("moons": crescent moons), then one whose
     print draws a motif of hers, then the first; for a print, only patterned ones (a plain one
-    takes her ripple, as `atelier prints` does)."""
+    takes her ripple, as `atelier prints` does), and what it draws before the words."""
     brief = DesignBrief(text=request.topic, n=CANDIDATES, seed=seed)
     candidates = ProceduralDesigner(card.fashion, card.visual).design(brief)
     if patterned:
@@ -636,6 +636,9 @@ def _best_design(card: PersonaCard, request: Request, seed: int, patterned: bool
     style = PersonaStyle.read(card.fashion, card.visual)
     scores = [(len(wanted & {word.lower() for word in spec.concept}), _draws(spec, brief.text), bool(_her_motifs_drawn(spec, style)))
               for spec in candidates]
+    if patterned:  # for a print, what it draws comes first: "magnolias at dusk" wants flowers more than dusk's colours
+        asked = {kind for word in brief.keywords if (cue := cue_for(word)) for kind in cue.pulls.get("print type", ())}
+        scores = [(spec.print.type in asked, draws, words, hers) for spec, (words, draws, hers) in zip(candidates, scores)]
     return candidates[scores.index(max(scores))]
 
 

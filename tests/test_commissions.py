@@ -37,7 +37,7 @@ def reader(embedder) -> IntentReader:
 
 
 @pytest.fixture
-def desk(tmp_path, haeun, embedder, reader, tokenizer):
+async def desk(tmp_path, haeun, embedder, reader, tokenizer):
     """A director with her memory and a commissions desk, as `atelier serve` builds them."""
     store = SQLiteStore(tmp_path / "memory.db")
     memory = PersonaMemory(store, embedder, haeun)
@@ -51,6 +51,7 @@ def desk(tmp_path, haeun, embedder, reader, tokenizer):
                                        remember=lambda *args: director.on_memory_thread_from_worker(memory.remember_artifact, *args))
     yield director, backend, runner, artifacts, memory
     runner.close()
+    await director.close()  # learning queued by the turns ends before the store closes
     store.close()
 
 

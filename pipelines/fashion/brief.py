@@ -130,7 +130,9 @@ class Cue:
 
 
 CUES: tuple[Cue, ...] = (
-    Cue(("flower", "floral", "bloom", "blossom", "garden", "petal", "rose", "peony", "lily", "botanical", "spring", "orchid", "camellia", "꽃", "봄"),
+    Cue(("flower", "floral", "bloom", "blossom", "garden", "petal", "rose", "peony", "lily", "botanical", "spring", "orchid", "camellia",
+         "magnolia", "tulip", "daisy", "lotus", "wisteria", "lilac", "poppy", "sunflower", "jasmine", "hydrangea", "chrysanthemum",
+         "azalea", "꽃", "봄", "목련", "벚꽃"),
         ("Bloom", "Petal", "Garden", "Blossom"),
         {"print type": ("floral",), "fabric type": ("chiffon", "organza", "voile", "silk"),
          "silhouette": ("a-line", "fit-and-flare", "wrap", "empire"), "detail": ("ruffles", "gathers", "bow"), "season": ("spring-summer",)},
