@@ -200,3 +200,28 @@ def test_the_openai_sdk_fan_gets_the_piece_as_markdown_on_the_next_reply(server)
     assert download(server, links[0]).status_code == 200
     third = client.chat.completions.create(model="haeun", messages=[{"role": "user", "content": "Bye!"}])
     assert "/artifacts/" not in third.choices[0].message.content  # delivered once
+
+
+async def test_a_fan_cancels_a_piece_and_cannot_cancel_anyone_elses(server):
+    fan = await Client.connect(server, "cancel-fan", hello=JOBS)
+    await fan.until("ready")
+    await fan.send(type="create", id="c1", kind="song", brief="a slow waltz for a rainy Sunday")
+    first = await fan.until("job")
+    await fan.send(type="create", id="c2", kind="song", brief="a second waltz")  # behind the first on the one runner
+    second = first
+    while second["job"] == first["job"]:
+        second = await fan.until("job")
+    await fan.send(type="cancel", job=second["job"])
+    while not (second["status"] in ("done", "failed", "cancelled") and second["job"] != first["job"]):
+        second = await fan.until("job")
+    assert second["status"] == "cancelled" and second["request"] == "c2"
+
+    other = await Client.connect(server, "someone-else", hello=JOBS)
+    await other.until("ready")
+    await other.send(type="cancel", job=first["job"])
+    refused = await other.until("error")
+    assert refused["code"] == "not_found"
+    await other.close()
+    await receive_piece(fan, first["job"])  # the first one still arrives
+    await fan.close()
+    assert len(store_of(server).list("cancel-fan")) == 1  # the cancelled one left nothing behind
