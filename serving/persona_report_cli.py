@@ -98,9 +98,11 @@ def run_persona_report(args: argparse.Namespace, settings: Settings) -> int:
     measured = VoiceFingerprint.measure(replies, card) if replies else None
     reference = reference_fingerprint(card)
     drifts = compare(measured, reference, card) if measured else []
+    pieces = pieces_report(settings, args.fan, args.limit or DEFAULT_LIMIT) if args.sample is None else None
     if args.json:
         print(json.dumps({
             "persona": card.id, **source,
+            **({"pieces": pieces} if pieces is not None else {}),
             "measured": measured.model_dump() if measured else None,
             "reference": reference.model_dump(),
             "drift": [asdict(drift) for drift in drifts],
@@ -110,7 +112,24 @@ def run_persona_report(args: argparse.Namespace, settings: Settings) -> int:
     print(heading(card, source, len(replies)))
     for line in report_lines(measured, reference, drifts, label=label):
         print(line)
+    if pieces:
+        print(f"\nPieces she made for {'this fan' if args.fan else 'fans'}: {pieces['count']} ({pieces['off_her_dna']} off her DNA)")
+        for piece in pieces["drifted"]:
+            print(f"  {piece['kind']} '{piece['title']}' ({piece['created'][:10]}): " + "; ".join(piece["drift"]))
     return 0
+
+
+def pieces_report(settings: Settings, fan_id: str | None, limit: int) -> dict:
+    """Her newest pieces for fans beside her DNA: how many, and each one's drift warnings (the
+    fingerprint every piece keeps: ΔE of its colours to her palette, her motifs; a song's
+    signature report)."""
+    from persona.engine.runtime import artifact_store
+
+    store = artifact_store(settings)
+    artifacts = (store.list(fan_id) if fan_id else store.everyone())[:limit]
+    drifted = [{"kind": artifact.kind, "title": artifact.title, "created": artifact.created.isoformat(), "drift": list(artifact.fingerprint.get("drift", []))}
+               for artifact in artifacts if artifact.fingerprint.get("drift")]
+    return {"count": len(artifacts), "off_her_dna": len(drifted), "drifted": drifted}
 
 
 def heading(card: PersonaCard, source: dict, count: int) -> str:

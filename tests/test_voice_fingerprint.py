@@ -235,3 +235,20 @@ def test_sample_measures_fresh_replies_and_stores_nothing(data_dir, cache_dir, m
     assert "[3/3]" in err
     code, out, _ = report(capsys, "haeun")
     assert "newest 5 stored replies" in out, "the sampled replies were not remembered"
+
+
+def test_report_summarises_the_pieces_she_made_with_their_drift(data_dir, capsys, tmp_path):
+    from persona.engine.artifacts import ArtifactStore
+
+    store = ArtifactStore(data_dir / "artifacts", max_bytes_per_fan=2**20)
+    tile = tmp_path / "print.png"
+    tile.write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 64)
+    teal = ["Teal (#008080) is ΔE 27.6 from her nearest colour, Wet Slate: outside her palette (the fan's favourite colour)"]
+    store.add("alice", "print", "Mochi's Flowers", [tile], brief="magnolias", fingerprint={"mean_delta_e": 9.2, "drift": teal})
+    store.add("bob", "print", "Rain Folds", [tile], brief="rain", fingerprint={"mean_delta_e": 0.0, "drift": []})
+
+    code, out, err = report(capsys, "haeun")
+    assert code == 0, err
+    assert "Pieces she made for fans: 2 (1 off her DNA)" in out and "print 'Mochi's Flowers'" in out and "ΔE 27.6" in out
+    figures = json.loads(report(capsys, "haeun", "--json", "--fan", "bob")[1])
+    assert figures["pieces"] == {"count": 1, "off_her_dna": 0, "drifted": []}  # one fan's pieces only

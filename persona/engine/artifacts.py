@@ -235,6 +235,12 @@ class ArtifactStore:
         with self._lock:
             return self._artifacts(owner_key(owner))[::-1]
 
+    def everyone(self) -> list[FanArtifact]:
+        """Every owner's artifacts, newest first (for reports across fans, never for a fan)."""
+        with self._lock:
+            keys = [entry.name for entry in self.root.iterdir() if entry.is_dir() and is_owner_key(entry.name)]
+            return sorted((artifact for key in keys for artifact in self._artifacts(key)), key=lambda artifact: artifact.id, reverse=True)
+
     def usage(self, owner: str) -> int:
         """Bytes of files the owner keeps."""
         with self._lock:
