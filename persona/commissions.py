@@ -8,6 +8,7 @@ fan (the artifact store) and remembers it as a memory of theirs.
     order = commissions.order(fan_id, facts, intent, request="msg-7")
     order.answer      # what she says at once, in character ("give me a few minutes ...")
     order.job         # the job's first snapshot (None when refused: quota, queue full)
+    commissions.again(fan_id, "could you send me the song again?")   # her newest song for them
 
 The job's result is the FanArtifact; the front ends learn of it through the runner's listeners.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 import shutil
 import tempfile
 import threading
@@ -47,6 +49,17 @@ REFUSED = {
     "closed": "I'm closing the studio for now, so I can't start anything new. Ask me again later?",
 }
 KIND_WORDS = {"song": "a song", "look": "a look", "print": "a print"}
+SENT_AGAIN = "Here it is again: “{title}”, the {kind} I made for you on {day}."
+
+# "Could you send me the song again?": a piece she made, asked for once more (not a new one).
+_AGAIN = re.compile(r"\b(?:again|one more time|once more)\b|다시", re.IGNORECASE)
+_SHOWING = re.compile(r"\b(?:send|share|show|play|give|hear|see|have|get|link|resend)\b|보내|들려|보여|줘", re.IGNORECASE)
+_FRESH = re.compile(r"\b(?:new|another|different|next|other)\b|새로|다른", re.IGNORECASE)
+_NAMED_KIND = {
+    "song": re.compile(r"\b(?:song|track|tune|music|melody|lullaby)\b|노래|곡", re.IGNORECASE),
+    "look": re.compile(r"\b(?:look|outfit|dress|design|clothes|jacket|coat|skirt|suit)\b|옷|룩|드레스", re.IGNORECASE),
+    "print": re.compile(r"\b(?:print|pattern|tile)\b|패턴|프린트", re.IGNORECASE),
+}
 
 
 @dataclass(frozen=True)
@@ -87,6 +100,15 @@ class Commissions:
     def request_of(self, job_id: str) -> str | None:
         with self._lock:
             return self._requests.get(job_id)
+
+    def again(self, fan_id: str, text: str) -> FanArtifact | None:
+        """The piece of this fan's that `text` asks to have again ("send me the song again"), the
+        newest of the kind it names (or of any kind, for "send it again"); None when the message
+        asks for no piece again, or asks for a new one, or the fan has none."""
+        if not (_AGAIN.search(text) and _SHOWING.search(text)) or _FRESH.search(text):
+            return None
+        kinds = {kind for kind, named in _NAMED_KIND.items() if named.search(text)}
+        return next((artifact for artifact in self.artifacts.list(fan_id) if not kinds or artifact.kind in kinds), None)
 
     def order(self, fan_id: str, facts: FanFacts, intent: Intent, request: str | None = None) -> Order:
         """Start the piece `intent` asks for (a look, a print or a song) for this fan."""
@@ -137,6 +159,11 @@ def facts_of(fan: FanProfile) -> FanFacts:
     """What she knows of this fan that may help a piece: their name and remembered facts (not the
     summary of older turns)."""
     return FanFacts(name=fan.name, notes=[note for note in fan.notes if not note.startswith(SUMMARY_PREFIX)])
+
+
+def sent_again(artifact: FanArtifact) -> str:
+    """What she says as she sends a piece again."""
+    return SENT_AGAIN.format(title=artifact.title, kind=artifact.kind, day=artifact.created.astimezone(dt.timezone.utc).strftime("%-d %B"))
 
 
 def memory_text(artifact: FanArtifact) -> str:

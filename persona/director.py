@@ -30,6 +30,7 @@ from pipelines.dialogue.base import shared_prefix_length
 
 if TYPE_CHECKING:
     from persona.commissions import Commissions, Order
+    from persona.engine.artifacts import FanArtifact
 
 INTERRUPTED = " —"  # marks a reply the fan cut off, in history and memory
 
@@ -46,6 +47,7 @@ class TurnResult:
     finish_reason: str = "stop"  # stop (the model ended it), length (token limit), loop or max_sentences (the sentence gate), guard
     dropped: list[Dropped] = field(default_factory=list)  # sentences the gate kept from the fan, with why
     order: Order | None = None  # a piece the fan asked for: her answer was how she took it on
+    sent_again: FanArtifact | None = None  # a piece she made for them before, asked for again: the front end sends it
 
 
 async def _to_the_end(work) -> None:
@@ -146,6 +148,15 @@ class Director:
             recall, session.fan = await self._prepare_turn(TurnRequest(session.fan_id, user_text, session.fan.name))
         session.last_recall = recall
         if remembering and self.commissions is not None:
+            if (piece := self.commissions.again(session.fan_id, user_text)) is not None:
+                from persona.commissions import sent_again
+
+                answer = sent_again(piece)
+                session.last_persona_s = time.perf_counter() - started
+                yield answer
+                await _to_the_end(self._commit(session, ChatMessage(role="user", content=user_text), user_text, answer, Usage(0, 0)))
+                session.last_turn = TurnResult(answer, Usage(0, 0), sent_again=piece)
+                return
             intent = await self.commissions.read(user_text, recall.vector)
             if intent.kind in ("look", "print", "song"):
                 from persona.commissions import facts_of

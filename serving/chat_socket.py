@@ -20,7 +20,7 @@ from persona.engine.limits import ConnectionCaps
 from persona.engine.service import ChatService, TurnRefused
 from persona.intents import Intent
 from serving import protocol
-from serving.job_frames import JobFeed, job_frame
+from serving.job_frames import JobFeed, artifact_frame, job_frame
 from serving.sessions import Session, SessionHub
 
 log = logging.getLogger(__name__)
@@ -294,6 +294,8 @@ async def run_turn(service: ChatService, session: Session, frame: protocol.Messa
         result = session.chat.last_turn
         usage = protocol.Usage(prompt_tokens=result.usage.prompt_tokens, completion_tokens=result.usage.completion_tokens, cached_tokens=result.usage.cached_tokens)
         session.emit(protocol.End(seq=0, turn=turn, message_id=frame.id, text=result.text, usage=usage, interrupted=result.interrupted), message_id=frame.id)
+        if result.sent_again is not None and session.accepts_jobs:  # "send me the song again"
+            session.emit(artifact_frame(service, result.sent_again))
     except TurnRefused as refused:
         session.emit(protocol.Error(seq=0, code=refused.code, message=str(refused), turn=turn))
     finally:

@@ -341,6 +341,9 @@ async def print_reply(director, session, text: str, name: str) -> None:
     async for piece in director.reply(session, text):
         print(piece, end="", flush=True)
     print("\n")
+    if (again := session.last_turn.sent_again) is not None:  # "send me the song again": where its files are
+        paths = [director.commissions.artifacts.file_path(session.fan_id, again.id, file.name) for file in again.files]
+        print("".join(f"  {path}\n" for path in paths if path is not None), flush=True)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from persona.engine.service import ChatService, TurnRefused
 from pipelines.dialogue import ChatMessage, GenerationParams
-from serving.job_frames import held_as_markdown
+from serving.job_frames import artifact_markdown, held_as_markdown
 from serving.protocol import MAX_TEXT_CHARS
 
 # How each of the turn routine's refusals reads as an OpenAI error: (status, type).
@@ -125,6 +125,11 @@ async def chat_completions(request: Request) -> Response:
         "stop": stop[:8],
         "seed": body.seed,
     })
+    def pieces_for(chat, fan: str) -> str:
+        """After her reply: a piece asked for again, then those finished since the fan's last call."""
+        again = artifact_markdown(service, chat.last_turn.sent_again) if chat.last_turn and chat.last_turn.sent_again else ""
+        return "\n\n".join(part for part in (again, held_as_markdown(service, request.app.state.sessions, fan)) if part)
+
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
 
@@ -144,7 +149,7 @@ async def chat_completions(request: Request) -> Response:
             text = "".join([piece async for piece in service.turn(session, user_text, params)])
         except TurnRefused as refused:
             return refusal(refused)
-        if pieces := held_as_markdown(service, request.app.state.sessions, fan_id):
+        if pieces := pieces_for(session, fan_id):
             text += "\n\n" + pieces
         return JSONResponse({
             "id": completion_id, "object": "chat.completion", "created": created, "model": body.model,
@@ -163,7 +168,7 @@ async def chat_completions(request: Request) -> Response:
             yield chunk({"role": "assistant", "content": ""})
             async for piece in reply:
                 yield chunk({"content": piece})
-            if pieces := held_as_markdown(service, request.app.state.sessions, fan_id):
+            if pieces := pieces_for(session, fan_id):
                 yield chunk({"content": "\n\n" + pieces})
             yield chunk({}, finish_reason())
             if body.stream_options and body.stream_options.include_usage:

@@ -145,3 +145,19 @@ def test_requests_are_read_by_a_tool_call_only_on_an_openai_compatible_server(em
         intent_reader(load_settings(environ={"ATELIER_CREATIONS__INTENTS": "tool_call"}), embedder)
     reader = intent_reader(load_settings(environ={"ATELIER_CREATIONS__INTENTS": "tool_call", "ATELIER_DIALOGUE__BACKEND": "openai"}), embedder)
     assert isinstance(reader, ToolCallIntentReader) and reader.model == "smollm2"
+
+
+async def test_a_piece_asked_for_again_is_sent_again_not_made_anew(desk):
+    director, backend, runner, artifacts, _ = desk
+    session = await director.start_session("hana", "Hana", recent_turns=0)
+    "".join([piece async for piece in director.reply(session, "Please make me a print with lemons on it")])
+    made = runner.wait(session.last_turn.order.job.id, timeout=WAIT_S).result
+
+    answer = "".join([piece async for piece in director.reply(session, "Could you send me the print again?")])
+    assert session.last_turn.sent_again == made and session.last_turn.order is None
+    assert made.title in answer and backend.requests == []
+    for fresh in ("Make me another print, please", "Send it again but as a new song"):
+        assert director.commissions.again("hana", fresh) is None
+    assert director.commissions.again("hana", "send me the song again") is None  # she made no song for Hana
+    assert director.commissions.again("someone-else", "send the print again") is None
+    assert len(artifacts.list("hana")) == 1

@@ -170,6 +170,15 @@ async def test_she_remembers_the_song_and_forget_deletes_the_files(server):
     _, artifact = await receive_piece(fan)
     await fan.close()
 
+    later = await Client.connect(server, "memory-fan", hello=JOBS)  # the next session
+    await later.until("ready")
+    await later.send(type="message", id="m2", text="Could you send me the song again?")
+    end = await later.until("end")
+    again = await later.until("artifact")
+    assert artifact["title"] in end["text"] and again["artifact"] == artifact["artifact"]
+    assert download(server, file_url(again, "preview.ogg")).status_code == 200
+    await later.close()
+
     exported = json.loads(atelier("memory", "export", "--fan", "memory-fan", env=server.env).stdout)
     remembered = [m for m in exported["memories"] if m["kind"] == "artifact"]
     assert len(remembered) == 1 and remembered[0]["key"] == artifact["artifact"] and artifact["title"] in remembered[0]["text"]
