@@ -20,6 +20,7 @@ import gradio as gr
 from starlette.applications import Starlette
 
 from persona.card import load_persona
+from persona.engine.runtime import artifacts_dir
 from persona.engine.service import ChatService
 from persona.engine.settings import ConfigError, Settings
 from studio.chat_tab import build_chat_tab
@@ -103,7 +104,7 @@ def mount_studio(app: Starlette, context: StudioContext) -> gr.Blocks:
         server_port=context.settings.serving.port,
         auth=_checker(username, password),
         auth_message=f"Atelier studio: sign in as {username} (the password is printed by `atelier up`).",
-        allowed_paths=[str(context.library.root)],
+        allowed_paths=[str(context.library.root), str(artifacts_dir(context.settings))],  # the library; fans' pieces in the Chat tab
         max_file_size=MAX_UPLOAD,
         footer_links=["api", "settings"],
         run_history=False,

@@ -1,8 +1,10 @@
 """The Chat tab: talk to her as a chosen fan, streaming, with that fan's memory, through the
-same runtime (director, backend, memory) that serves /ws/chat."""
+same runtime (director, backend, memory) that serves /ws/chat. A piece the fan asks for (a
+look, a print, a song) shows its progress in the chat and then the piece itself, as a fan sees it."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from dataclasses import dataclass, field
@@ -18,6 +20,7 @@ from studio.persona_tab import DEFAULT_FAN, RECALL_HEADERS, checked_fan, recall_
 
 CHAT_GROUP = "chat"  # studio chats share the dialogue backend with fans, not the GPU group
 CHAT_CONCURRENCY = 4
+JOB_POLL_S = 1.0  # how often a piece's progress is shown while it is made
 
 
 @dataclass
@@ -70,6 +73,23 @@ def build_chat_tab(context: StudioContext) -> None:
                 yield "", current.shown, current, gr.skip(), gr.skip()
         except DialogueError as error:
             raise gr.Error(f"The dialogue model failed: {error}") from None
+        ending = current.session.last_turn
+        piece = ending.sent_again if ending is not None else None
+        if ending is not None and ending.order is not None and ending.order.job is not None and runtime.jobs is not None:
+            # A piece she took on: its progress in the chat, as a fan's app shows it, then the piece.
+            job = ending.order.job
+            current.shown.append({"role": "assistant", "content": job_line(job)})
+            yield "", current.shown, current, recall_rows(current.session.last_recall), turn_summary(current)
+            while not job.ended:
+                try:
+                    job = await asyncio.to_thread(runtime.jobs.wait, job.id, JOB_POLL_S)
+                except TimeoutError:
+                    job = runtime.jobs.get(job.id) or job
+                current.shown[-1] = {"role": "assistant", "content": job_line(job)}
+                yield "", current.shown, current, gr.skip(), gr.skip()
+            piece = job.result if job.status == "done" else None
+        if piece is not None:
+            current.shown += piece_messages(runtime.artifacts, current.session.fan_id, piece)
         yield "", current.shown, current, recall_rows(current.session.last_recall), turn_summary(current)
 
     def new_session() -> tuple[list, None, list, str, str]:
@@ -99,6 +119,26 @@ def build_chat_tab(context: StudioContext) -> None:
         return [settings.get("fan_id", DEFAULT_FAN), settings.get("fan_name", "")]
 
     context.reopeners.append(Reopener(kinds={"chat"}, tab_id="chat", outputs=[fan, fan_name], fill=reopen))
+
+
+def job_line(job) -> str:
+    """A job as the chat shows it while it runs."""
+    if job.status == "queued":
+        return f"*{job.kind}: waiting, place {job.position} in the queue*"
+    if job.status == "running":
+        return f"*{job.kind}: {job.step or 'working'}, {job.progress:.0%}*"
+    return f"*{job.kind}: {job.status}{': ' + job.error if job.error else ''}*"
+
+
+def piece_messages(artifacts, fan_id: str, piece) -> list[dict[str, Any]]:
+    """Her description, then the piece's preview image and (a song) its audio preview."""
+    messages: list[dict[str, Any]] = [{"role": "assistant", "content": piece.description}]
+    shown = [piece.preview] + [file.name for file in piece.files if file.role == "audio_preview" or file.name.endswith(".ogg")]
+    for name in dict.fromkeys(name for name in shown if name):
+        path = artifacts.file_path(fan_id, piece.id, name)
+        if path is not None:
+            messages.append({"role": "assistant", "content": {"path": str(path)}})
+    return messages
 
 
 def turn_summary(chat: StudioChat) -> str:

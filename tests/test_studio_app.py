@@ -11,6 +11,7 @@ import httpx
 import pytest
 import yaml
 from gradio_client import Client, handle_file
+from PIL import Image
 
 from serving_server import Client as FanClient
 from serving_server import token
@@ -140,6 +141,19 @@ def test_chat_streams_remembers_the_fan_and_the_inspector_explains_it(client):
     message, *_ = client.predict(fan, True, api_name="/memory_forget")
     assert f"Forgot {len(memories['data'])} memories" in message
     assert client.predict(fan, api_name="/memory_show")[1]["data"] == []
+
+
+def test_a_piece_asked_for_in_the_chat_shows_its_progress_then_the_piece(client):
+    client.predict(api_name="/chat_new_session")
+    job = client.submit("Please make me a print with lemons on it", "studio-piece-fan", "Ara", api_name="/chat")
+    _, history, _, _ = job.result(timeout=300)
+    texts = [part["text"] for message in history for part in message["content"] if part.get("text")]
+    assert any("colours" in text for text in texts)  # she took it on at once
+    assert any(str(update[1][-1]["content"][0].get("text", "")).startswith("*print:") for update in job.outputs() if update[1])
+    files = [part["file"] for message in history for part in message["content"] if part.get("type") == "file"]  # downloaded by the client
+    assert files and all(Path(path).suffix == ".png" for path in files)
+    with Image.open(files[0]) as tile:
+        assert tile.size[0] >= 512  # the print itself, as the fan gets it
 
 
 def test_a_conversation_saved_to_the_library_is_found_opened_and_reopened(client):

@@ -89,10 +89,13 @@ async def start_runtime(settings: Settings, persona_id: str | None = None, remem
     return Runtime(card, backend, director, memory, jobs, artifacts)
 
 
+def artifacts_dir(settings: Settings) -> Path:
+    """Where fans' pieces are kept: creations.artifacts_dir, else memory.data_dir/artifacts."""
+    return (settings.creations.artifacts_dir or settings.memory.data_dir / "artifacts").expanduser()
+
+
 def artifact_store(settings: Settings) -> ArtifactStore:
-    """Where fans' pieces are kept (creations.artifacts_dir, else memory.data_dir/artifacts)."""
-    config = settings.creations
-    return ArtifactStore((config.artifacts_dir or settings.memory.data_dir / "artifacts").expanduser(), config.bytes_per_fan)
+    return ArtifactStore(artifacts_dir(settings), settings.creations.bytes_per_fan)
 
 
 def start_commissions(settings: Settings, card: PersonaCard, director: Director, jobs: JobRunner, memory: PersonaMemory) -> tuple[ArtifactStore, Commissions]:
