@@ -688,10 +688,10 @@ def _fashion_provenance(spec: DesignSpec) -> dict[str, Any]:
             "renderer": PROCEDURAL_FASHION, "licence": GENERATED_LICENCE, "versions": _versions()}
 
 
-def fashion_fingerprint(spec: DesignSpec, card: PersonaCard, summary: dict[str, Any]) -> dict[str, Any]:
+def fashion_fingerprint(spec: DesignSpec, card: PersonaCard, summary: dict[str, Any] | None = None) -> dict[str, Any]:
     """How close a look or print is to her DNA: each colour's ΔE (CIE76) to the nearest of her
     palette, whether the print draws one of her motifs, her fabrics and details; `drift` says
-    where it strays."""
+    where it strays (naming a fan's favourite colour as such, given the piece's `summary`)."""
     hers = card.visual.palette
     her_labs = _labs([entry.hex for entry in hers])
     colours = []
@@ -702,7 +702,7 @@ def fashion_fingerprint(spec: DesignSpec, card: PersonaCard, summary: dict[str, 
                         "delta_e": round(float(distances[nearest]), 2)})
     style = PersonaStyle.read(card.fashion, card.visual)
     motifs = _her_motifs_drawn(spec, style)
-    fans = {entry["hex"] for entry in summary["colours"] if entry["for_fan"]}
+    fans = {entry["hex"] for entry in (summary or {}).get("colours", []) if entry.get("for_fan")}
     drift = [
         f"{colour['name']} ({colour['hex']}) is ΔE {colour['delta_e']:.1f} from her nearest colour, {colour['nearest']}: "
         f"outside her palette" + (" (the fan's favourite colour)" if colour["hex"] in fans else "")

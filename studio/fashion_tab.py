@@ -30,6 +30,7 @@ from typing import Any
 import gradio as gr
 from PIL import Image, ImageDraw
 
+from persona.creations import fashion_fingerprint
 from pipelines.fashion.brief import DesignBrief, ProceduralDesigner
 from pipelines.fashion.collection import Collection, lineup_board, propose_collection
 from pipelines.fashion.edits import apply_edit
@@ -145,7 +146,7 @@ class FashionTab:
             raise gr.Error(f"design id: {design_id!r} is not among the candidates; choose one of the gallery's designs")
         spec = specs[design_id]
         front, back = self._flats(spec, scratch_dir("design"))
-        return _spec_json(spec), str(front), str(back), f"Opened **{spec.name}** ({spec.id})."
+        return _spec_json(spec), str(front), str(back), f"Opened **{spec.name}** ({spec.id}). {dna_note(fashion_fingerprint(spec, self.card))}"
 
     def edit_design(self, spec_text: str, instruction: str, candidates: dict | None) -> tuple:
         spec = parse_spec(spec_text)
@@ -215,10 +216,11 @@ class FashionTab:
             folder = scratch_dir("recast")
             front, back = self._flats(recast, folder)
             (folder / "spec.json").write_text(_spec_json(recast))
-        settings = {"mode": "palette", "source": spec.model_dump(mode="json"), "spec": recast.model_dump(mode="json")}
+        fingerprint = fashion_fingerprint(recast, self.card)
+        settings = {"mode": "palette", "source": spec.model_dump(mode="json"), "spec": recast.model_dump(mode="json"), "fingerprint": fingerprint}
         artifact = save(self.context, "design", f"{recast.name} in {recast.palette[0].name}", settings, [folder / "spec.json", front, back],
                         seed=recast.provenance.seed)
-        return _spec_json(recast), str(front), str(back), _replace_candidate(candidates, recast), saved_note(artifact)
+        return _spec_json(recast), str(front), str(back), _replace_candidate(candidates, recast), f"{saved_note(artifact)} {dna_note(fingerprint)}"
 
     # --- prints -----------------------------------------------------------------------------
 
@@ -607,6 +609,13 @@ def _replace_candidate(candidates: dict | None, spec: DesignSpec) -> dict | None
 
 def _brief_settings(state: dict) -> dict[str, Any]:
     return {key: state[key] for key in ("brief", "count", "looks", "seed") if key in state}
+
+
+def dna_note(fingerprint: dict[str, Any]) -> str:
+    """A design beside her DNA, for the status line: on it, or a drift warning for each way it strays."""
+    if not fingerprint["drift"]:
+        return f"On her DNA: every colour within ΔE {fingerprint['max_delta_e']:.0f} of her palette."
+    return "**Off her DNA:** " + "; ".join(fingerprint["drift"]) + "."
 
 
 def _spec_json(spec: DesignSpec) -> str:

@@ -154,6 +154,12 @@ def test_open_edit_colorways_and_palette(studio, tmp_path):
     assert abs(sum(color["share"] for color in palette) - 1) < 0.02
     recast_text, front, back, status = client.predict(edited_text, palette, api_name="/apply_palette")
     assert [color["hex"] for color in json.loads(recast_text)["palette"]] == [color["hex"] for color in palette]
+    assert "her DNA" in status  # on it, or a drift warning
+    neon = [{"name": "Neon Green", "hex": "#39FF14", "share": 0.7}, {"name": "Persimmon", "hex": "#E0703A", "share": 0.3}]
+    _, _, _, status = client.predict(edited_text, neon, api_name="/apply_palette")
+    assert "**Off her DNA:** Neon Green (#39FF14) is ΔE" in status and "Persimmon (" not in status
+    recorded = studio.library.search(kind="design")[0].settings["fingerprint"]
+    assert recorded["drift"] and recorded["colours"][0]["name"] == "Neon Green" and recorded["colours"][1]["delta_e"] == 0
 
     not_an_image = tmp_path / "notes.png"
     not_an_image.write_text("not a picture")
