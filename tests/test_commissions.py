@@ -16,7 +16,6 @@ from persona.engine.artifacts import ArtifactStore
 from persona.engine.jobs import JobRunner
 from persona.engine.settings import CreationsConfig
 from persona.intents import Intent, IntentReader
-from persona.memory.embeddings import Embedder
 from persona.memory.persona_memory import PersonaMemory
 from persona.memory.records import MemoryKind
 from persona.memory.sqlite_store import SQLiteStore
@@ -26,18 +25,8 @@ from pipelines.dialogue import GenerationParams
 WAIT_S = 300
 
 
-@pytest.fixture(scope="module")
-def embedder() -> Embedder:
-    return Embedder()
-
-
-@pytest.fixture(scope="module")
-def reader(embedder) -> IntentReader:
-    return IntentReader(embedder)
-
-
 @pytest.fixture
-async def desk(tmp_path, haeun, embedder, reader, tokenizer):
+async def desk(tmp_path, haeun, embedder, intent_reader, tokenizer):
     """A director with her memory and a commissions desk, as `atelier serve` builds them."""
     store = SQLiteStore(tmp_path / "memory.db")
     memory = PersonaMemory(store, embedder, haeun)
@@ -47,7 +36,7 @@ async def desk(tmp_path, haeun, embedder, reader, tokenizer):
     runner = JobRunner(concurrency=1, max_queue=4, fan_daily_quota=2)
     artifacts = ArtifactStore(tmp_path / "artifacts", max_bytes_per_fan=200 * 2**20)
     config = CreationsConfig(song_seconds=8, fan_daily_quota=2)
-    director.commissions = Commissions(haeun, runner, artifacts, config, reader,
+    director.commissions = Commissions(haeun, runner, artifacts, config, intent_reader,
                                        remember=lambda *args: director.on_memory_thread_from_worker(memory.remember_artifact, *args))
     yield director, backend, runner, artifacts, memory
     runner.close()
@@ -136,14 +125,14 @@ def test_the_fans_facts_reach_only_their_own_pieces(desk):
 
 
 def test_requests_are_read_by_a_tool_call_only_on_an_openai_compatible_server(embedder):
-    from persona.engine.runtime import intent_reader
+    from persona.engine.runtime import intent_reader as reader_for
     from persona.engine.settings import ConfigError, load_settings
     from persona.intents import ToolCallIntentReader
 
-    assert type(intent_reader(load_settings(environ={}), embedder)) is IntentReader  # the default: embedded
+    assert type(reader_for(load_settings(environ={}), embedder)) is IntentReader  # the default: embedded
     with pytest.raises(ConfigError, match="dialogue.backend is 'local'.*ATELIER_CREATIONS__INTENTS"):
-        intent_reader(load_settings(environ={"ATELIER_CREATIONS__INTENTS": "tool_call"}), embedder)
-    reader = intent_reader(load_settings(environ={"ATELIER_CREATIONS__INTENTS": "tool_call", "ATELIER_DIALOGUE__BACKEND": "openai"}), embedder)
+        reader_for(load_settings(environ={"ATELIER_CREATIONS__INTENTS": "tool_call"}), embedder)
+    reader = reader_for(load_settings(environ={"ATELIER_CREATIONS__INTENTS": "tool_call", "ATELIER_DIALOGUE__BACKEND": "openai"}), embedder)
     assert isinstance(reader, ToolCallIntentReader) and reader.model == "smollm2"
 
 

@@ -28,16 +28,6 @@ class CountingEmbedder:
 
 
 @pytest.fixture(scope="module")
-def embedder() -> Embedder:
-    return Embedder()
-
-
-@pytest.fixture(scope="module")
-def reader(embedder) -> IntentReader:
-    return IntentReader(embedder)
-
-
-@pytest.fixture(scope="module")
 def messages():
     return load_labelled(DATASET)
 
@@ -57,16 +47,16 @@ def messages():
         ("would you make me a coat?", "look"),
     ],
 )
-def test_explicit_requests(reader, text, kind):
-    intent = reader.read(text)
+def test_explicit_requests(intent_reader, text, kind):
+    intent = intent_reader.read(text)
     assert (intent.kind, intent.source) == (kind, "rule")
     assert intent.brief == text and intent.confidence == pytest.approx(0.95)
 
 
-def test_the_object_nearest_the_verb_decides(reader):
-    assert reader.read("design me a dress with a floral print").kind == "look"
-    assert reader.read("make a floral pattern for my dress").kind == "print"
-    assert reader.read("write a song about my new jacket").kind == "song"
+def test_the_object_nearest_the_verb_decides(intent_reader):
+    assert intent_reader.read("design me a dress with a floral print").kind == "look"
+    assert intent_reader.read("make a floral pattern for my dress").kind == "print"
+    assert intent_reader.read("write a song about my new jacket").kind == "song"
 
 
 @pytest.mark.parametrize(
@@ -88,8 +78,8 @@ def test_the_object_nearest_the_verb_decides(reader):
         "can you sing?",
     ],
 )
-def test_near_misses_are_none(reader, text):
-    assert reader.read(text).kind == "none"
+def test_near_misses_are_none(intent_reader, text):
+    assert intent_reader.read(text).kind == "none"
 
 
 @pytest.mark.parametrize(
@@ -103,23 +93,23 @@ def test_near_misses_are_none(reader, text):
         ("해은님 제 생일 노래 좀 써 줘 please", "song"),
     ],
 )
-def test_korean_requests(reader, text, kind):
-    assert reader.read(text).kind == kind
+def test_korean_requests(intent_reader, text, kind):
+    assert intent_reader.read(text).kind == kind
 
 
 @pytest.mark.parametrize("text", ["네 노래 너무 좋아", "작곡은 어떻게 배웠어요?", "그 원피스 어디서 샀어요?", "오늘 날씨 춥다"])
-def test_korean_near_misses_are_none(reader, text):
-    assert reader.read(text).kind == "none"
+def test_korean_near_misses_are_none(intent_reader, text):
+    assert intent_reader.read(text).kind == "none"
 
 
 @pytest.mark.parametrize("text", ["", "   ", "\n\t "])
-def test_empty_text_is_none(reader, text):
-    assert reader.read(text) == Intent(kind="none", brief="", confidence=1.0, source="rule")
+def test_empty_text_is_none(intent_reader, text):
+    assert intent_reader.read(text) == Intent(kind="none", brief="", confidence=1.0, source="rule")
 
 
-def test_typos_of_the_words_that_matter(reader):
+def test_typos_of_the_words_that_matter(intent_reader):
     assert normalise("Desing me a skirt") == "design me a skirt"
-    assert reader.read("can u compse a tune for me").kind == "song"
+    assert intent_reader.read("can u compse a tune for me").kind == "song"
 
 
 def test_no_typo_fix_turns_a_real_word_into_another(embedder):
@@ -147,9 +137,9 @@ def test_a_given_vector_is_not_embedded_again(embedder):
     assert counting.calls == []
 
 
-def test_a_vector_of_the_wrong_size_is_refused(reader):
+def test_a_vector_of_the_wrong_size_is_refused(intent_reader):
     with pytest.raises(ValueError, match="expected 384 numbers"):
-        reader.read("could you make something for me?", np.zeros(12, np.float32))
+        intent_reader.read("could you make something for me?", np.zeros(12, np.float32))
 
 
 def test_intents_are_frozen_and_checked():
@@ -162,9 +152,9 @@ def test_intents_are_frozen_and_checked():
         Intent(kind="song", confidence=1.5, source="rule")
 
 
-def test_confidences_lie_between_zero_and_one(reader, messages):
+def test_confidences_lie_between_zero_and_one(intent_reader, messages):
     for message in messages[:60]:
-        assert 0.0 <= reader.read(message.text).confidence <= 1.0
+        assert 0.0 <= intent_reader.read(message.text).confidence <= 1.0
 
 
 def test_the_dataset_is_balanced_as_promised(messages):
@@ -179,10 +169,10 @@ def test_the_dataset_is_balanced_as_promised(messages):
 
 
 @pytest.mark.parametrize(("split", "precision", "recall"), [("held_out", 0.95, 0.90), ("tuning", 0.95, 0.90)])
-def test_precision_and_recall_on_the_shipped_dataset(reader, embedder, messages, split, precision, recall):
+def test_precision_and_recall_on_the_shipped_dataset(intent_reader, embedder, messages, split, precision, recall):
     chosen = [message for message in messages if message.split == split]
     vectors = embedder.embed([message.text.strip() for message in chosen])  # as the chat turn has them
-    read = [reader.read(message.text, vector).kind for message, vector in zip(chosen, vectors)]
+    read = [intent_reader.read(message.text, vector).kind for message, vector in zip(chosen, vectors)]
     scores = score([message.kind for message in chosen], read, [message.text for message in chosen])
     assert scores.precision >= precision and scores.recall >= recall, scores.mistakes
 

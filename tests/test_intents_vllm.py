@@ -9,15 +9,9 @@ import json
 import httpx
 import pytest
 
-from persona.intents import TOOL_KINDS, IntentReader, ToolCallIntentReader, parse_tool_call
-from persona.memory.embeddings import Embedder
+from persona.intents import TOOL_KINDS, ToolCallIntentReader, parse_tool_call
 
 FUNCTIONS = {"make_look", "make_print", "make_song", "show_work", "no_request"}
-
-
-@pytest.fixture(scope="module")
-def embedded_reader() -> IntentReader:
-    return IntentReader(Embedder())
 
 
 def recording(reader: ToolCallIntentReader) -> list[dict]:
@@ -28,9 +22,9 @@ def recording(reader: ToolCallIntentReader) -> list[dict]:
 
 
 @pytest.mark.vllm
-def test_a_song_request_is_read_from_a_tool_call(vllm_server, embedded_reader):
+def test_a_song_request_is_read_from_a_tool_call(vllm_server, intent_reader):
     # rules_first=False: the rules would read this one themselves and never ask the server
-    with ToolCallIntentReader(embedded_reader, vllm_server.base_url, "smollm2", timeout_s=120, rules_first=False) as reader:
+    with ToolCallIntentReader(intent_reader, vllm_server.base_url, "smollm2", timeout_s=120, rules_first=False) as reader:
         sent = recording(reader)
         intent = reader.read("  Could you write a song about the rain for me?  ")
     assert intent.source == "tool_call" and intent.kind in TOOL_KINDS.values()
@@ -44,10 +38,10 @@ def test_a_song_request_is_read_from_a_tool_call(vllm_server, embedded_reader):
 
 
 @pytest.mark.vllm
-def test_a_server_without_a_tool_parser_is_asked_for_the_call_as_content(vllm_server, embedded_reader):
+def test_a_server_without_a_tool_parser_is_asked_for_the_call_as_content(vllm_server, intent_reader):
     """The session's server runs without --tool-call-parser, so vLLM refuses tool_choice=required
     (HTTP 400); the same question then goes with vLLM's own schema for a required call."""
-    with ToolCallIntentReader(embedded_reader, vllm_server.base_url, "smollm2", timeout_s=120, rules_first=False) as reader:
+    with ToolCallIntentReader(intent_reader, vllm_server.base_url, "smollm2", timeout_s=120, rules_first=False) as reader:
         sent = recording(reader)
         reader.read("I'd love something to hum on my commute")
         reader.read("what's new?")
@@ -58,8 +52,8 @@ def test_a_server_without_a_tool_parser_is_asked_for_the_call_as_content(vllm_se
 
 
 @pytest.mark.vllm
-def test_clear_requests_are_read_by_the_rules_without_asking(vllm_server, embedded_reader):
-    with ToolCallIntentReader(embedded_reader, vllm_server.base_url, "smollm2", timeout_s=120) as reader:
+def test_clear_requests_are_read_by_the_rules_without_asking(vllm_server, intent_reader):
+    with ToolCallIntentReader(intent_reader, vllm_server.base_url, "smollm2", timeout_s=120) as reader:
         sent = recording(reader)
         song = reader.read("write me a song about the rain")
         look = reader.read("노래 말고 드레스 하나 디자인해 줘")
@@ -68,17 +62,17 @@ def test_clear_requests_are_read_by_the_rules_without_asking(vllm_server, embedd
 
 
 @pytest.mark.vllm
-def test_a_cut_off_call_falls_back_to_the_embedded_reader(vllm_server, embedded_reader):
-    with ToolCallIntentReader(embedded_reader, vllm_server.base_url, "smollm2", timeout_s=120, rules_first=False, max_tokens=3) as reader:
+def test_a_cut_off_call_falls_back_to_the_embedded_reader(vllm_server, intent_reader):
+    with ToolCallIntentReader(intent_reader, vllm_server.base_url, "smollm2", timeout_s=120, rules_first=False, max_tokens=3) as reader:
         intent = reader.read("write me a song about the rain")
     assert intent.source == "rule" and intent.kind == "song"  # three tokens are no call: the embedded reader's rules decide
     assert reader.outcomes["malformed"] == 1
 
 
-def test_an_unreachable_server_falls_back_to_the_embedded_reader(embedded_reader):
+def test_an_unreachable_server_falls_back_to_the_embedded_reader(intent_reader):
     from server_process import free_port
 
-    with ToolCallIntentReader(embedded_reader, f"http://127.0.0.1:{free_port()}/v1", "smollm2", connect_timeout_s=1, rules_first=False) as reader:
+    with ToolCallIntentReader(intent_reader, f"http://127.0.0.1:{free_port()}/v1", "smollm2", connect_timeout_s=1, rules_first=False) as reader:
         intent = reader.read("I love your last song")
     assert intent.kind == "none" and intent.source == "rule"
     assert reader.outcomes == {"server_error": 1}

@@ -12,18 +12,12 @@ import pytest
 
 from conftest import atelier
 from persona.director import Director
-from persona.memory.embeddings import Embedder
 from persona.memory.persona_memory import EMBED_BATCH, PersonaMemory
 from persona.memory.records import Author, MemoryKind, MemoryStoreError
 from persona.memory.sqlite_store import SQLiteStore
 from persona.prompt import PromptBuilder
 from persona.safety import PolicyDecision
 from pipelines.dialogue import GenerationParams
-
-
-@pytest.fixture(scope="module")
-def embedder() -> Embedder:
-    return Embedder()
 
 
 @pytest.fixture
