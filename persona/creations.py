@@ -859,7 +859,11 @@ def _message(summary: dict[str, Any], body: str, closers: Sequence[str], rng: ra
             sentences.append(f"It's {purpose}." if purpose else f"I named it after {named_after}.")
     elif summary.get("named_after"):
         sentences.append(f"I named it after {summary['named_after']}.")
-    text = " ".join(sentences[:3])
+    text = sentences[0]
+    for sentence in sentences[1:]:  # a body may be two sentences itself: count sentences, not parts
+        if _sentence_count(f"{text} {sentence}") > 3:
+            break
+        text += " " + sentence
     if _sentence_count(text) < 3:
         text += " " + rng.choice(closers)
     recipient = summary.get("recipient")
