@@ -20,7 +20,6 @@ import datetime as dt
 import re
 import shutil
 import tempfile
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,8 +86,6 @@ class Commissions:
         self.reader = reader
         self.remember = remember
         self.soundfont = soundfont
-        self._requests: dict[str, str] = {}  # job id -> the message or create id that asked for it
-        self._lock = threading.Lock()
 
     async def read(self, text: str, vector: np.ndarray | None = None) -> Intent:
         """The request in a fan's message, if any. The embedded reader answers here, in well under
@@ -96,10 +93,6 @@ class Commissions:
         if isinstance(self.reader, ToolCallIntentReader):
             return await asyncio.to_thread(self.reader.read, text, vector)
         return self.reader.read(text, vector)
-
-    def request_of(self, job_id: str) -> str | None:
-        with self._lock:
-            return self._requests.get(job_id)
 
     def again(self, fan_id: str, text: str) -> FanArtifact | None:
         """The piece of this fan's that `text` asks to have again ("send me the song again"), the
@@ -116,12 +109,9 @@ class Commissions:
             raise ValueError(f"intent kind {intent.kind!r} is not a piece she makes (look, print or song)")
         work = self._work(fan_id, intent.kind, intent.brief, facts)
         try:
-            job = self.runner.submit(intent.kind, work, owner=fan_id, title=intent.brief[:120])
+            job = self.runner.submit(intent.kind, work, owner=fan_id, title=intent.brief[:120], request=request)
         except JobRefused as refused:
             return Order(intent, REFUSED[refused.code].format(quota=self.config.fan_daily_quota), refused=refused.code)
-        if request is not None:
-            with self._lock:
-                self._requests[job.id] = request
         answer = TAKEN[intent.kind]
         ahead = (job.position or 1) - 1
         if ahead:

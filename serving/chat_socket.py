@@ -235,7 +235,7 @@ class ChatConnection:
         if frame.id in session.creates:  # a resend: where its job stands now
             job = self.service.runtime.jobs.get(session.creates[frame.id], owner=session.fan_id)
             if job is not None:
-                session.emit(job_frame(job, frame.id))
+                session.emit(job_frame(job))
             return
         try:
             self.service.admit(session.fan_id)

@@ -23,9 +23,9 @@ from serving.sessions import Session, SessionHub
 log = logging.getLogger(__name__)
 
 
-def job_frame(job: JobSnapshot, request: str | None) -> protocol.Job:
+def job_frame(job: JobSnapshot) -> protocol.Job:
     return protocol.Job(seq=0, job=job.id, kind=job.kind, status=job.status, progress=round(job.progress, 3), position=job.position,
-                        step=job.step, error=job.error or "", request=request)
+                        step=job.step, error=job.error or "", request=job.request)
 
 
 def artifact_frame(service: ChatService, artifact: FanArtifact, job: str | None = None) -> protocol.Artifact:
@@ -57,10 +57,8 @@ class JobFeed:
             pass
 
     def _deliver(self, job: JobSnapshot) -> None:
-        commissions = self.service.runtime.director.commissions
-        request = commissions.request_of(job.id) if commissions is not None else None
         sessions = [session for session in self.hub.of_fan(job.owner) if session.accepts_jobs]
-        frame = job_frame(job, request)
+        frame = job_frame(job)
         for session in sessions:
             session.emit(frame)
         if job.status == "done" and isinstance(job.result, FanArtifact):

@@ -52,7 +52,7 @@ async def test_a_request_in_a_message_becomes_a_piece_she_remembers(desk):
     order = session.last_turn.order
     assert order is not None and order.job is not None and order.intent.kind == "song"
     assert answer == order.answer and "piano" in answer and backend.requests == []  # her answer at once; the model was not asked
-    assert director.commissions.request_of(order.job.id) == "m1"
+    assert order.job.request == "m1"
 
     job = runner.wait(order.job.id, timeout=WAIT_S)
     assert job.status == "done", job.error

@@ -76,6 +76,7 @@ class JobSnapshot:
     kind: str
     owner: str | None
     title: str
+    request: str | None
     status: JobStatus
     progress: float
     step: str
@@ -101,6 +102,7 @@ class Job:
     kind: str
     owner: str | None  # the fan who asked; None for studio work
     title: str
+    request: str | None = None  # the caller's id for what asked for it (a fan's message or create id)
     status: JobStatus = "queued"
     progress: float = 0.0
     step: str = ""
@@ -184,12 +186,12 @@ class JobRunner:
 
     # ---- asking for work
 
-    def submit(self, kind: str, work: Work, *, owner: str | None = None, title: str = "") -> JobSnapshot:
+    def submit(self, kind: str, work: Work, *, owner: str | None = None, title: str = "", request: str | None = None) -> JobSnapshot:
         """Queue `work(progress)` to run on a worker thread and return the queued job at once.
         Raises JobRefused when the runner is closed, the fan's daily quota is used up or the
         queue is full (refused submissions do not count against the quota)."""
         with self._lock:
-            job = self._enqueue(kind, work, owner, title)
+            job = self._enqueue(kind, work, owner, title, request)
             view = job.snapshot()
         self._deliver()
         return view
@@ -314,11 +316,11 @@ class JobRunner:
 
     # ---- inside, always under self._lock unless said otherwise
 
-    def _enqueue(self, kind: str, work: Work, owner: str | None, title: str) -> Job:
+    def _enqueue(self, kind: str, work: Work, owner: str | None, title: str, request: str | None = None) -> Job:
         self._admit(owner)
         if owner is not None:
             self._asked_today[owner] = self._asked_today.get(owner, 0) + 1
-        job = Job(id=secrets.token_urlsafe(8), kind=kind, owner=owner, title=title, created=self._clock(), _work=work)
+        job = Job(id=secrets.token_urlsafe(8), kind=kind, owner=owner, title=title, request=request, created=self._clock(), _work=work)
         self._forget_old()
         self._jobs[job.id] = job
         self._queue.append(job)
