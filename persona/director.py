@@ -138,9 +138,8 @@ class Director:
         started = time.perf_counter()
         decision = self.policy.check(user_text)
         if not decision.allowed:  # in character, and the model is not asked at all
-            yield decision.reply
-            await self._commit(session, ChatMessage(role="user", content=user_text), user_text, decision.reply, Usage(0, 0))
-            session.last_turn = TurnResult(decision.reply, Usage(0, 0), refused=decision.reason)
+            async for piece in self._answer_without_the_model(session, user_text, decision.reply, refused=decision.reason):
+                yield piece
             return
         remembering = self.memory is not None and session.fan_id is not None
         recall = Recall()
@@ -148,24 +147,18 @@ class Director:
             recall, session.fan = await self._prepare_turn(TurnRequest(session.fan_id, user_text, session.fan.name))
         session.last_recall = recall
         if remembering and self.commissions is not None:
-            if (piece := self.commissions.again(session.fan_id, user_text)) is not None:
-                from persona.commissions import sent_again
+            from persona.commissions import facts_of, sent_again  # the pipelines load with the first fan
 
-                answer = sent_again(piece)
-                session.last_persona_s = time.perf_counter() - started
-                yield answer
-                await _to_the_end(self._commit(session, ChatMessage(role="user", content=user_text), user_text, answer, Usage(0, 0)))
-                session.last_turn = TurnResult(answer, Usage(0, 0), sent_again=piece)
-                return
-            intent = await self.commissions.read(user_text, recall.vector)
-            if intent.kind in ("look", "print", "song"):
-                from persona.commissions import facts_of
-
+            answer, ending = None, {}
+            if (again := self.commissions.again(session.fan_id, user_text)) is not None:
+                answer, ending = sent_again(again), {"sent_again": again}
+            elif (intent := await self.commissions.read(user_text, recall.vector)).kind in ("look", "print", "song"):
                 order = self.commissions.order(session.fan_id, facts_of(session.fan), intent, request)
+                answer, ending = order.answer, {"order": order}
+            if answer is not None:
                 session.last_persona_s = time.perf_counter() - started
-                yield order.answer
-                await _to_the_end(self._commit(session, ChatMessage(role="user", content=user_text), user_text, order.answer, Usage(0, 0)))
-                session.last_turn = TurnResult(order.answer, Usage(0, 0), order=order)
+                async for piece in self._answer_without_the_model(session, user_text, answer, **ending):
+                    yield piece
                 return
         prompt = self.prompts.build(session.history, user_text, session.fan, remembered=recall.texts, recalled_lore=recall.lore_ids)
         if prompt.report.history_dropped:
@@ -211,6 +204,13 @@ class Director:
             session.last_turn = TurnResult(reply, session.last_usage, interrupted=interrupted, guarded=guard.tripped,
                                            finish_reason=ended, dropped=gate.dropped)
             await _to_the_end(self._commit(session, prompt.messages[-1], user_text, reply, session.last_usage))
+
+    async def _answer_without_the_model(self, session: ChatSession, user_text: str, answer: str, **ending) -> AsyncIterator[str]:
+        """An answer the persona layer gives itself (a refusal, a piece taken on, a piece sent
+        again): sent whole and committed like any turn, with how it ended in `ending`."""
+        yield answer
+        await _to_the_end(self._commit(session, ChatMessage(role="user", content=user_text), user_text, answer, Usage(0, 0)))
+        session.last_turn = TurnResult(answer, Usage(0, 0), **ending)
 
     async def _prepare_turn(self, request: TurnRequest) -> tuple[Recall, FanProfile]:
         """Recall and the fan's block, in one trip to the memory thread. Turns that wait for
