@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 POLICY_VIOLATION = 1008
 TRY_AGAIN_LATER = 1013
+REFUSED_PIECES: dict[str, protocol.ErrorCode] = {"queue_full": "busy", "quota": "quota", "closed": "unavailable"}  # the job runner's refusals
 
 
 class Outbox:
@@ -232,10 +233,10 @@ class ChatConnection:
         """A piece asked for outright (a UI button): a job, with no turn for her to answer."""
         session = self.session
         commissions = self.service.runtime.director.commissions
-        if frame.id in session.creates:  # a resend: where its job stands now
-            job = self.service.runtime.jobs.get(session.creates[frame.id], owner=session.fan_id)
-            if job is not None:
-                session.emit(job_frame(job))
+        jobs = self.service.runtime.jobs
+        asked = next((job for job in jobs.jobs(session.fan_id) if job.request == frame.id), None) if jobs is not None else None
+        if asked is not None:  # a resend: where its job stands now
+            session.emit(job_frame(asked))
             return
         try:
             self.service.admit(session.fan_id)
@@ -251,10 +252,7 @@ class ChatConnection:
         intent = Intent(kind=frame.kind, brief=frame.brief.strip(), confidence=1.0, source="client")
         order = commissions.order(session.fan_id, facts_of(session.chat.fan), intent, request=frame.id)
         if order.job is None:
-            session.emit(protocol.Error(seq=0, code="busy" if order.refused == "queue_full" else "quota" if order.refused == "quota" else "unavailable",
-                                        message=order.answer))
-            return
-        session.creates[frame.id] = order.job.id
+            session.emit(protocol.Error(seq=0, code=REFUSED_PIECES[order.refused], message=order.answer))
 
     def _cancel(self, frame: protocol.Cancel) -> None:
         jobs = self.service.runtime.jobs

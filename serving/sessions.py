@@ -138,7 +138,6 @@ class Session:
     listener: Callable[[str], None] | None = None  # the attached connection's queue
     detached_at: float = 0.0
     accepts_jobs: bool = False  # the client's hello accepts `job` and `artifact` frames
-    creates: dict[str, str] = field(default_factory=dict)  # `create` ids -> the job each started
 
     @property
     def fan_id(self) -> str:
