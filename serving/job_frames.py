@@ -74,32 +74,30 @@ class JobFeed:
     def at_hello(self, session: Session, missed: list[str]) -> None:
         """After `ready`: the fan's pieces that finished while they were away (not those the
         resumed frames already carry)."""
-        if not session.accepts_jobs or self.service.artifacts is None:
+        if not session.accepts_jobs:
             return
-        held = self.hub.log.held(session.fan_id)
-        if not held:
-            return
-        carried = {frame.get("artifact") for frame in map(json.loads, missed) if frame.get("type") == "artifact"}
-        for artifact_id, job in held:
-            artifact = self.service.artifacts.get(session.fan_id, artifact_id)
-            if artifact is not None and artifact_id not in carried:
+        held = take_held(self.service, self.hub, session.fan_id)
+        carried = {frame.get("artifact") for frame in map(json.loads, missed) if frame.get("type") == "artifact"} if held else set()
+        for artifact, job in held:
+            if artifact.id not in carried:
                 session.emit(artifact_frame(self.service, artifact, job))
-        self.hub.log.delivered(session.fan_id, [artifact_id for artifact_id, _ in held])
+
+
+def take_held(service: ChatService, hub: SessionHub, fan_id: str) -> list[tuple[FanArtifact, str | None]]:
+    """The fan's pieces waiting to be delivered (those still kept), with their job ids; from here
+    on they count as delivered."""
+    if service.artifacts is None:
+        return []
+    held = hub.log.held(fan_id)
+    if held:
+        hub.log.delivered(fan_id, [artifact_id for artifact_id, _ in held])
+    return [(artifact, job) for artifact_id, job in held if (artifact := service.artifacts.get(fan_id, artifact_id)) is not None]
 
 
 def held_as_markdown(service: ChatService, hub: SessionHub, fan_id: str) -> str:
     """The fan's pieces waiting to be delivered, as Markdown links for an OpenAI-compatible
     client (signed for this fan); they count as delivered."""
-    if service.artifacts is None:
-        return ""
-    held = hub.log.held(fan_id)
-    lines = []
-    for artifact_id, _ in held:
-        artifact = service.artifacts.get(fan_id, artifact_id)
-        if artifact is not None:
-            lines.append(artifact_markdown(service, artifact))
-    hub.log.delivered(fan_id, [artifact_id for artifact_id, _ in held])
-    return "\n\n".join(lines)
+    return "\n\n".join(artifact_markdown(service, artifact) for artifact, _ in take_held(service, hub, fan_id))
 
 
 def artifact_markdown(service: ChatService, artifact: FanArtifact) -> str:
