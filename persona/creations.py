@@ -808,10 +808,10 @@ def describe_song(summary: dict[str, Any], seed: int) -> str:
     duration = spoken_duration(summary["duration_s"])
     lead, backing, band = _band(summary)
     templates = [
-        f"Here it is: {title}, {duration} in {key} at {bpm}, {lead} over {_joined(backing)}.",
+        f"Here it is: {title}, {duration} in {key} at {bpm}, {lead} over {joined(backing)}.",
         (f"I wrote {title} for you: {summary['genre'] or 'a sketch'} in {key} at {bpm}, {duration} long. "
-         f"{_capitalised(lead)} carries the melody, with {_joined(backing)} underneath."),
-        f"{title} is finished: {duration} at {bpm} in {key}, with {_joined(band)}.",
+         f"{_capitalised(lead)} carries the melody, with {joined(backing)} underneath."),
+        f"{title} is finished: {duration} at {bpm} in {key}, with {joined(band)}.",
     ]
     return _message(summary, rng.choice(templates), SONG_CLOSERS, rng)
 
@@ -819,13 +819,13 @@ def describe_song(summary: dict[str, Any], seed: int) -> str:
 def describe_look(summary: dict[str, Any], seed: int) -> str:
     """Her message about a look, filled in from its summary."""
     rng = random.Random(f"describe:look:{seed}")
-    name, garment, fabric = f"“{summary['name']}”", _garment_words(summary), _fabric_words(summary["fabric"])
+    name, garment, fabric = f"“{summary['name']}”", garment_words(summary), fabric_words(summary["fabric"])
     made_for = f" {summary['made_for']}" if summary.get("made_for") else ""
-    colours = _joined([entry["name"] for entry in summary["colours"] if not entry["for_fan"]][:3])
+    colours = joined([entry["name"] for entry in summary["colours"] if not entry["for_fan"]][:3])
     templates = [
-        f"Here's {name}{made_for}: {_article(garment)} {garment} in {fabric}, {colours}.",
-        f"I drew {name}{made_for}, {_article(garment)} {garment} cut in {fabric}, in {colours}.",
-        f"{name} is ready{made_for}: {_article(garment)} {garment} in {colours}, made in {fabric}.",
+        f"Here's {name}{made_for}: {article(garment)} {garment} in {fabric}, {colours}.",
+        f"I drew {name}{made_for}, {article(garment)} {garment} cut in {fabric}, in {colours}.",
+        f"{name} is ready{made_for}: {article(garment)} {garment} in {colours}, made in {fabric}.",
     ]
     extras = _accent_sentences(summary)
     if summary.get("print"):
@@ -841,8 +841,8 @@ def describe_print(summary: dict[str, Any], seed: int) -> str:
     colours = [entry["name"] for entry in summary["colours"]]
     seamless = " that tiles without a seam" if summary["seamless"] else ""
     templates = [
-        f"Here's {name}{made_for}: {drawn} in {_joined(colours[:4])}, in a {repeat} repeat{seamless}.",
-        f"I made {name}{made_for}: {drawn} on {colours[0]}" + (f", with {_joined(colours[1:4])}" if len(colours) > 1 else "") + f", set in a {repeat} repeat.",
+        f"Here's {name}{made_for}: {drawn} in {joined(colours[:4])}, in a {repeat} repeat{seamless}.",
+        f"I made {name}{made_for}: {drawn} on {colours[0]}" + (f", with {joined(colours[1:4])}" if len(colours) > 1 else "") + f", set in a {repeat} repeat.",
     ]
     return _message(summary, rng.choice(templates), PRINT_CLOSERS, rng, _accent_sentences(summary), mention_purpose=False)
 
@@ -888,7 +888,7 @@ def _band(summary: dict[str, Any]) -> tuple[str, list[str], list[str]]:
     return lead, backing or [lead], band
 
 
-def _garment_words(summary: dict[str, Any]) -> str:
+def garment_words(summary: dict[str, Any]) -> str:
     """'A-line skirt', 'wide-leg trousers', 'kimono jacket'; the plain 'straight' is not said."""
     garment = summary["garment"].replace("-", " ")
     silhouette = summary["silhouette"]
@@ -897,18 +897,18 @@ def _garment_words(summary: dict[str, Any]) -> str:
     return f"{'A-line' if silhouette == 'a-line' else silhouette} {garment}"
 
 
-def _fabric_words(fabric: dict[str, str]) -> str:
+def fabric_words(fabric: dict[str, str]) -> str:
     kind = fabric["type"].replace("-", " ")
     return kind if fabric["finish"] == "matte" else f"{fabric['finish']} {kind}"
 
 
-def _article(words: str) -> str:
+def article(words: str) -> str:
     if words.split()[-1] in PAIRS:
         return "a pair of"
     return "an" if words[:1].lower() in "aeiou" else "a"
 
 
-def _joined(names: Sequence[str]) -> str:
+def joined(names: Sequence[str]) -> str:
     names = list(names)
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 

@@ -31,6 +31,7 @@ from pipelines.dialogue.base import shared_prefix_length
 if TYPE_CHECKING:
     from persona.commissions import Commissions, Order
     from persona.engine.artifacts import FanArtifact
+    from persona.portfolio import Portfolio
 
 INTERRUPTED = " —"  # marks a reply the fan cut off, in history and memory
 
@@ -47,7 +48,7 @@ class TurnResult:
     finish_reason: str = "stop"  # stop (the model ended it), length (token limit), loop or max_sentences (the sentence gate), guard
     dropped: list[Dropped] = field(default_factory=list)  # sentences the gate kept from the fan, with why
     order: Order | None = None  # a piece the fan asked for: her answer was how she took it on
-    sent_again: FanArtifact | None = None  # a piece she made for them before, asked for again: the front end sends it
+    sent: FanArtifact | None = None  # a piece sent with her answer (one she made for them, asked for again, or one of her portfolio's)
 
 
 async def _to_the_end(work) -> None:
@@ -85,6 +86,7 @@ class Director:
         self.params = params
         self.memory = memory
         self.commissions = commissions  # with it (and a remembered fan), a request for a piece becomes a job
+        self.portfolio: Portfolio | None = None  # her published work: shown when a fan asks, and in her "now"
         self.policy = InputPolicy(persona)
         self.checker = CanonChecker(persona)
         self._rules_key: tuple | None = None
@@ -133,7 +135,8 @@ class Director:
         The turn is committed to memory before this generator finishes, even if the stream is
         closed early (with the part the fan received). A message asking her for a piece (a look,
         a print, a song) starts a job, tagged with `request` (the message's id), and her answer
-        says she has taken it on; the model is not asked."""
+        says she has taken it on; one asking to see her work is shown her portfolio's; the model
+        is not asked for either."""
         session.heard = None
         started = time.perf_counter()
         decision = self.policy.check(user_text)
@@ -151,16 +154,21 @@ class Director:
 
             answer, ending = None, {}
             if (again := self.commissions.again(session.fan_id, user_text)) is not None:
-                answer, ending = sent_again(again), {"sent_again": again}
+                answer, ending = sent_again(again), {"sent": again}
             elif (intent := await self.commissions.read(user_text, recall.vector)).kind in ("look", "print", "song"):
                 order = self.commissions.order(session.fan_id, facts_of(session.fan), intent, request)
                 answer, ending = order.answer, {"order": order}
+            elif intent.kind == "show_work" and self.portfolio is not None and (shown := self.portfolio.show(user_text, self.prompts.today())):
+                answer, piece = shown
+                ending = {"sent": piece.artifact if piece is not None else None}
             if answer is not None:
                 session.last_persona_s = time.perf_counter() - started
                 async for piece in self._answer_without_the_model(session, user_text, answer, **ending):
                     yield piece
                 return
-        prompt = self.prompts.build(session.history, user_text, session.fan, remembered=recall.texts, recalled_lore=recall.lore_ids)
+        working_on = self.portfolio.working_on(self.prompts.today()) if self.portfolio is not None else []
+        prompt = self.prompts.build(session.history, user_text, session.fan, remembered=recall.texts, recalled_lore=recall.lore_ids,
+                                    working_on=working_on)
         if prompt.report.history_dropped:
             await self._summarise(session, session.history[: prompt.report.history_dropped])
             # Forget what the budget dropped, so the next prompt starts from the same prefix.

@@ -158,9 +158,11 @@ class PromptBuilder:
         now: dt.datetime | None = None,
         remembered: list[str] = (),
         recalled_lore: list[str] = (),
+        working_on: list[str] = (),
     ) -> Prompt:
         """``remembered``: memory texts recalled for this turn, most relevant first;
-        ``recalled_lore``: ids of canon entries recalled by meaning rather than by key."""
+        ``recalled_lore``: ids of canon entries recalled by meaning rather than by key;
+        ``working_on``: her "now" from the studio (persona/portfolio.py), beside the time."""
         now = (now or dt.datetime.now(dt.timezone.utc)).astimezone(self.timezone)
         report = PromptReport(budget=self.budget_tokens)
         visible = [entry for entry in self.persona.canon if entry.is_visible(now.date())]
@@ -171,7 +173,7 @@ class PromptBuilder:
         system = ChatMessage(role="system", content=render_persona_block(self.persona, constant) + render_fan_block(fan))
 
         def assemble(kept_history: list[ChatMessage], context: list[str]) -> list[ChatMessage]:
-            newest = ChatMessage(role="user", content=render_turn_context(now, context) + user_text)
+            newest = ChatMessage(role="user", content=render_turn_context(now, [*working_on, *context]) + user_text)
             return [system, *kept_history, newest]
 
         def material(kept: list[ChatMessage]) -> tuple[list[tuple], list[str]]:

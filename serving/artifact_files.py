@@ -1,15 +1,16 @@
-"""Fans' artifact files over HTTP:
+"""Fans' artifact files, and her portfolio's, over HTTP:
 
     GET/HEAD /artifacts/{owner_key}/{artifact_id}/{name}?expires=<unix>&sig=<hex>
     GET/HEAD /artifacts/{owner_key}/{artifact_id}/{name}    with  Authorization: Bearer <fan token>
+    GET/HEAD /portfolio/{piece_id}/{name}                    a published piece's file, to anyone, from its release day on
 
 A file is served to its fan only: through a signed, expiring URL (what her reply links to, so
 a phone's audio player or an <img> fetches it with no headers) or to the fan's own token. Every
 refusal is the same plain 404 as a file that does not exist, so nobody learns which files
 exist. Ranges work (players seek in audio); responses are private to the fan.
 
-The route reads `request.app.state.service`: `artifacts` (ArtifactStore), `url_signer`
-(UrlSigner) and `secret` (the fan tokens' key).
+The routes read `request.app.state.service`: `artifacts` (ArtifactStore), `url_signer`
+(UrlSigner), `secret` (the fan tokens' key) and `runtime.portfolio` (Portfolio).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ FILE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox",
 }
+PUBLIC_HEADERS = {**FILE_HEADERS, "Cache-Control": "public, max-age=300"}  # unpublished work leaves caches within minutes
 
 
 def not_found() -> Response:
@@ -50,15 +52,25 @@ async def artifact_file(request: Request) -> Response:
     found = service.artifacts.find_file(key, artifact_id, name)
     if found is None:
         return not_found()
-    path, file = found
-    try:  # the file may have been evicted since it was found
+    return await file_response(*found, FILE_HEADERS)
+
+
+async def portfolio_file(request: Request) -> Response:
+    """A file of a released piece of her portfolio; a piece under embargo is not found."""
+    portfolio = request.app.state.service.runtime.portfolio
+    found = portfolio.public_file(request.path_params["piece_id"], request.path_params["name"]) if portfolio is not None else None
+    if found is None:
+        return not_found()
+    return await file_response(*found, PUBLIC_HEADERS)
+
+
+async def file_response(path, file, headers: dict[str, str]) -> Response:
+    try:  # the file may have been evicted or unpublished since it was found
         stat_result = await anyio.to_thread.run_sync(os.stat, path)
     except FileNotFoundError:
         return not_found()
-    return FileResponse(
-        path, media_type=file.media_type, headers=FILE_HEADERS, stat_result=stat_result,
-        filename=file.name, content_disposition_type="inline",
-    )
+    return FileResponse(path, media_type=file.media_type, headers=headers, stat_result=stat_result, filename=file.name,
+                        content_disposition_type="inline")
 
 
 def signed_for_this_file(request: Request, service, key: str, artifact_id: str, name: str) -> bool:
@@ -81,4 +93,7 @@ def bearer_owns(request: Request, service, key: str) -> bool:
     return hmac.compare_digest(owner_key(claims.fan_id), key)
 
 
-routes = [Route("/artifacts/{owner_key}/{artifact_id}/{name}", artifact_file, methods=["GET", "HEAD"])]
+routes = [
+    Route("/artifacts/{owner_key}/{artifact_id}/{name}", artifact_file, methods=["GET", "HEAD"]),
+    Route("/portfolio/{piece_id}/{name}", portfolio_file, methods=["GET", "HEAD"]),
+]

@@ -292,8 +292,8 @@ async def run_turn(service: ChatService, session: Session, frame: protocol.Messa
         result = session.chat.last_turn
         usage = protocol.Usage(prompt_tokens=result.usage.prompt_tokens, completion_tokens=result.usage.completion_tokens, cached_tokens=result.usage.cached_tokens)
         session.emit(protocol.End(seq=0, turn=turn, message_id=frame.id, text=result.text, usage=usage, interrupted=result.interrupted), message_id=frame.id)
-        if result.sent_again is not None and session.accepts_jobs:  # "send me the song again"
-            session.emit(artifact_frame(service, result.sent_again))
+        if result.sent is not None and session.accepts_jobs:  # "send me the song again", or one of her portfolio
+            session.emit(artifact_frame(service, result.sent))
     except TurnRefused as refused:
         session.emit(protocol.Error(seq=0, code=refused.code, message=str(refused), turn=turn))
     finally:

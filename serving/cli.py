@@ -21,6 +21,7 @@ from functools import partial
 from pathlib import Path
 
 from persona.card import PersonaError, avatar_path, list_personas, load_persona, persona_path, read_persona_file, save_persona
+from persona.engine.artifacts import PORTFOLIO
 from persona.engine.auth import AuthError
 from persona.engine.settings import ConfigError, Settings, load_settings
 from persona.memory import MemoryStoreError, open_store
@@ -341,8 +342,9 @@ async def print_reply(director, session, text: str, name: str) -> None:
     async for piece in director.reply(session, text):
         print(piece, end="", flush=True)
     print("\n")
-    if (again := session.last_turn.sent_again) is not None:  # "send me the song again": where its files are
-        paths = [director.commissions.artifacts.file_path(session.fan_id, again.id, file.name) for file in again.files]
+    if (sent := session.last_turn.sent) is not None:  # a piece sent again or shown from her portfolio: where its files are
+        store = director.portfolio.store if sent.owner == PORTFOLIO else director.commissions.artifacts
+        paths = [store.file_path(sent.owner, sent.id, file.name) for file in sent.files]
         print("".join(f"  {path}\n" for path in paths if path is not None), flush=True)
 
 

@@ -14,7 +14,7 @@ import asyncio
 import json
 import logging
 
-from persona.engine.artifacts import FanArtifact
+from persona.engine.artifacts import PORTFOLIO, FanArtifact
 from persona.engine.jobs import JobSnapshot
 from persona.engine.service import ChatService
 from serving import protocol
@@ -32,8 +32,9 @@ def artifact_frame(service: ChatService, artifact: FanArtifact, job: str | None 
     links, expires = service.artifact_links(artifact)
     files = [protocol.ArtifactFile(name=file.name, media_type=file.media_type, size=file.size, role=file.role, url=links[file.name])
              for file in artifact.files]
-    return protocol.Artifact(seq=0, artifact=artifact.id, job=job, kind=artifact.kind, title=artifact.title, description=artifact.description,
-                             summary=artifact.summary, files=files, preview=links.get(artifact.preview or ""), expires=expires)
+    return protocol.Artifact(seq=0, artifact=artifact.id, job=job, kind=artifact.kind, public=artifact.owner == PORTFOLIO, title=artifact.title,
+                             description=artifact.description, summary=artifact.summary, files=files, preview=links.get(artifact.preview or ""),
+                             expires=expires)
 
 
 class JobFeed:

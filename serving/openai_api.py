@@ -127,7 +127,7 @@ async def chat_completions(request: Request) -> Response:
     })
     def pieces_for(chat, fan: str) -> str:
         """After her reply: a piece asked for again, then those finished since the fan's last call."""
-        again = artifact_markdown(service, chat.last_turn.sent_again) if chat.last_turn and chat.last_turn.sent_again else ""
+        again = artifact_markdown(service, chat.last_turn.sent) if chat.last_turn and chat.last_turn.sent else ""
         return "\n\n".join(part for part in (again, held_as_markdown(service, request.app.state.sessions, fan)) if part)
 
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"

@@ -155,23 +155,25 @@ class ArtifactFile(Frame):
     media_type: str
     size: int
     role: str
-    url: str = Field(description="signed for this fan and file; it expires (see `expires`)")
+    url: str = Field(description="signed for this fan and file, it expires (see `expires`); a public piece's is plain and does not")
 
 
 class Artifact(Frame):
-    """What she made, with her short description of it from its real spec or plan."""
+    """What she made, with her short description of it from its real spec or plan: for this fan,
+    or (`public`) a piece of her portfolio that every fan may see."""
 
     type: Literal["artifact"] = "artifact"
     seq: int
     artifact: str
     job: str | None = None
-    kind: CreationKind
+    kind: Literal["look", "print", "song", "collection"] = Field(description="a collection comes only from her portfolio")
+    public: bool = Field(default=False, description="a piece of her published portfolio, not one made for this fan")
     title: str
     description: str
     summary: dict = Field(description="the facts of the spec or plan: colours, silhouette, fabric; key, tempo, instruments")
     files: list[ArtifactFile]
     preview: str | None = Field(default=None, description="url of a preview image")
-    expires: int = Field(description="when the urls stop working (unix seconds); ask again to get fresh ones")
+    expires: int | None = Field(description="when the urls stop working (unix seconds), ask again to get fresh ones; null for a public piece")
 
 
 ServerFrame = Annotated[Ready | Delta | End | Error | Pong | Job | Artifact, Field(discriminator="type")]

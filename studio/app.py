@@ -20,13 +20,13 @@ import gradio as gr
 from starlette.applications import Starlette
 
 from persona.card import load_persona
-from persona.engine.runtime import artifacts_dir
+from persona.engine.library import Library
+from persona.engine.runtime import artifacts_dir, library_dir
 from persona.engine.service import ChatService
 from persona.engine.settings import ConfigError, Settings
 from studio.chat_tab import build_chat_tab
 from studio.context import GPU_GROUP, StudioContext
 from studio.fashion_tab import build_fashion_tab
-from studio.library import Library
 from studio.library_tab import build_library_tab
 from studio.music_tab import build_music_tab
 from studio.persona_tab import build_persona_tab
@@ -41,10 +41,6 @@ MAX_UPLOAD = "50mb"
 def studio_context(settings: Settings) -> StudioContext:
     persona = load_persona(settings.persona, settings.personas_dir)
     return StudioContext(settings=settings, persona=persona, library=Library(library_dir(settings)))
-
-
-def library_dir(settings: Settings) -> Path:
-    return (settings.studio.library_dir or settings.memory.data_dir / "studio").expanduser()
 
 
 def studio_login(settings: Settings) -> tuple[str, str, Path | None]:

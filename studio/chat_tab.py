@@ -74,7 +74,7 @@ def build_chat_tab(context: StudioContext) -> None:
         except DialogueError as error:
             raise gr.Error(f"The dialogue model failed: {error}") from None
         ending = current.session.last_turn
-        piece = ending.sent_again if ending is not None else None
+        piece = ending.sent if ending is not None else None
         if ending is not None and ending.order is not None and ending.order.job is not None and runtime.jobs is not None:
             # A piece she took on: its progress in the chat, as a fan's app shows it, then the piece.
             job = ending.order.job

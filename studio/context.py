@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from persona.engine.runtime import Runtime
     from persona.engine.service import ChatService
     from persona.engine.settings import Settings
-    from studio.library import Library
+    from persona.engine.library import Library
 
 # Model-bound jobs (diffusion, composing, stems) share this Gradio concurrency group, limited
 # by settings.studio.gpu_concurrency; the queue holds at most settings.studio.max_queue. Their

@@ -27,7 +27,7 @@ from pipelines.validation import describe_validation_error
 
 if TYPE_CHECKING:
     from studio.context import StudioContext
-    from studio.library import Artifact
+    from persona.engine.library import Artifact
 
 SCRATCH = Path(tempfile.gettempdir()) / "atelier-studio"  # the temp dir: Gradio serves files from it
 SCRATCH_KEEP_S = 24 * 3600

@@ -8,7 +8,7 @@ from typing import Any
 import gradio as gr
 
 from studio.context import StudioContext
-from studio.library import ArtifactNotFound, Artifact
+from persona.engine.library import ArtifactNotFound, Artifact
 
 LIBRARY_HEADERS = ["id", "kind", "title", "created", "seed"]
 ALL_KINDS = "all"

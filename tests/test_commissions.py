@@ -143,7 +143,7 @@ async def test_a_piece_asked_for_again_is_sent_again_not_made_anew(desk):
     made = runner.wait(session.last_turn.order.job.id, timeout=WAIT_S).result
 
     answer = "".join([piece async for piece in director.reply(session, "Could you send me the print again?")])
-    assert session.last_turn.sent_again == made and session.last_turn.order is None
+    assert session.last_turn.sent == made and session.last_turn.order is None
     assert made.title in answer and backend.requests == []
     for fresh in ("Make me another print, please", "Send it again but as a new song"):
         assert director.commissions.again("hana", fresh) is None

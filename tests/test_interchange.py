@@ -440,7 +440,7 @@ def test_the_studio_keeps_an_imported_cards_picture(tmp_path, personas_dir):
 
     from persona.engine.settings import load_settings
     from studio.context import StudioContext
-    from studio.library import Library
+    from persona.engine.library import Library
     from studio.persona_tab import build_persona_tab
 
     source = load_fixture("seraphina_v2.json")

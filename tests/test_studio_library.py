@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from studio.library import Artifact, ArtifactNotFound, Library, LibraryError
+from persona.engine.library import Artifact, ArtifactNotFound, Library, LibraryError
 
 
 def files(folder: Path, *names: str) -> list[Path]:
@@ -92,7 +92,7 @@ def test_a_failed_add_leaves_no_row_and_no_folder(tmp_path, monkeypatch):
             raise OSError("disk full")
         Path(target).write_bytes(Path(source).read_bytes())
 
-    monkeypatch.setattr("studio.library.shutil.copy2", copy_then_fail)
+    monkeypatch.setattr("persona.engine.library.shutil.copy2", copy_then_fail)
     with pytest.raises(OSError, match="disk full"):
         library.add("print", "lost", {}, sources)
     monkeypatch.undo()

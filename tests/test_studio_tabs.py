@@ -34,7 +34,7 @@ from studio import music_tab  # noqa: E402
 from studio.context import StudioContext  # noqa: E402
 from studio.fashion_tab import build_fashion_tab  # noqa: E402
 from studio.jobs import JobCancelled  # noqa: E402
-from studio.library import Library  # noqa: E402
+from persona.engine.library import Library  # noqa: E402
 from studio.music_tab import MAX_STEMS, build_music_tab  # noqa: E402
 from studio.persona_tab import build_persona_tab  # noqa: E402
 from studio_helpers import HTTP_TIMEOUT, WAIT_S  # noqa: E402

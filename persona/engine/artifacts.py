@@ -34,7 +34,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, Val
 
 log = logging.getLogger(__name__)
 
-ArtifactKind = Literal["look", "print", "song"]
+PORTFOLIO = "portfolio"  # the owner of her published work (persona/portfolio.py), kept in a store of its own
+ArtifactKind = Literal["look", "print", "song", "collection"]  # a collection: published from the studio only
 
 MEDIA_TYPES = {
     ".wav": "audio/wav",
@@ -245,6 +246,17 @@ class ArtifactStore:
         """Bytes of files the owner keeps."""
         with self._lock:
             return sum(artifact.size for artifact in self._artifacts(owner_key(owner)))
+
+    def remove(self, owner: str, artifact_id: str) -> bool:
+        """Delete one artifact of the owner's; False when there is none with this id."""
+        if not is_artifact_id(artifact_id):
+            return False
+        folder = self.root / owner_key(owner) / artifact_id
+        with self._lock:
+            if not folder.is_dir():
+                return False
+            self._delete(folder)
+        return True
 
     def forget(self, owner: str) -> int:
         """Delete every artifact and file of the owner; returns how many artifacts there were."""

@@ -28,6 +28,7 @@ from persona.engine.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
     from persona.commissions import Commissions
+    from persona.portfolio import Portfolio
 
 
 @dataclass
@@ -38,6 +39,13 @@ class Runtime:
     memory: PersonaMemory | None
     jobs: JobRunner | None = None  # the one runner of model-bound work: fans' pieces and the studio's
     artifacts: ArtifactStore | None = None  # fans' pieces, each under its fan
+    portfolio: Portfolio | None = None  # her published work, shown to every fan
+
+    def publish_canon(self) -> None:
+        """After a piece is published or unpublished: what she knows of her work follows. From a
+        worker thread (a studio handler), never the event loop: it waits for the memory thread."""
+        if self.memory is not None and self.portfolio is not None:
+            self.director.on_memory_thread_from_worker(self.memory.sync_studio_canon, self.portfolio.canon())
 
     async def aclose(self) -> None:
         if self.jobs is not None:
@@ -83,15 +91,30 @@ async def start_runtime(settings: Settings, persona_id: str | None = None, remem
         await asyncio.to_thread(memory.sync_canon)
     director = Director(card, backend, PromptBuilder(card, tokenizer, config.context_tokens), config.generation, memory)
     jobs = JobRunner(settings.studio.gpu_concurrency, settings.studio.max_queue, settings.creations.fan_daily_quota)
-    artifacts = None
+    artifacts = portfolio = None
     if memory is not None and settings.creations.enabled:
         artifacts, director.commissions = await asyncio.to_thread(start_commissions, settings, card, director, jobs, memory)
-    return Runtime(card, backend, director, memory, jobs, artifacts)
+        director.portfolio = portfolio = open_portfolio(settings, card)
+        await asyncio.to_thread(memory.sync_studio_canon, portfolio.canon())
+    return Runtime(card, backend, director, memory, jobs, artifacts, portfolio)
 
 
 def artifacts_dir(settings: Settings) -> Path:
     """Where fans' pieces are kept: creations.artifacts_dir, else memory.data_dir/artifacts."""
     return (settings.creations.artifacts_dir or settings.memory.data_dir / "artifacts").expanduser()
+
+
+def open_portfolio(settings: Settings, card: PersonaCard) -> Portfolio:
+    """Her published work, in a folder of hers under creations.portfolio_dir (else memory.data_dir/portfolio)."""
+    from persona.portfolio import Portfolio
+
+    root = (settings.creations.portfolio_dir or settings.memory.data_dir / "portfolio").expanduser() / card.id
+    return Portfolio(root, settings.creations.portfolio_bytes, card.identity.timezone)
+
+
+def library_dir(settings: Settings) -> Path:
+    """Where the studio keeps what it makes: studio.library_dir, else memory.data_dir/studio."""
+    return (settings.studio.library_dir or settings.memory.data_dir / "studio").expanduser()
 
 
 def artifact_store(settings: Settings) -> ArtifactStore:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from persona.director import ChatSession
-from persona.engine.artifacts import ArtifactStore, FanArtifact, UrlSigner
+from persona.engine.artifacts import PORTFOLIO, ArtifactStore, FanArtifact, UrlSigner
 from persona.engine.auth import AuthError, load_or_create_secret, verify_token
 from persona.engine.limits import FanRateLimits
 from persona.engine.runtime import Runtime
@@ -92,8 +92,11 @@ class ChatService:
     def artifacts(self) -> ArtifactStore | None:
         return self.runtime.artifacts
 
-    def artifact_links(self, artifact: FanArtifact) -> tuple[dict[str, str], int]:
-        """({file name: signed url}, expiry in unix seconds) for the artifact's fan."""
+    def artifact_links(self, artifact: FanArtifact) -> tuple[dict[str, str], int | None]:
+        """({file name: signed url}, expiry in unix seconds) for the artifact's fan; a piece of her
+        portfolio has public urls that do not expire (None)."""
+        if artifact.owner == PORTFOLIO:
+            return {file.name: f"/portfolio/{artifact.id}/{file.name}" for file in artifact.files}, None
         ttl, now = self.settings.creations.url_ttl_s, time.time()
         links = {file.name: self.url_signer.url(artifact.owner, artifact.id, file.name, ttl, now=now) for file in artifact.files}
         return links, math.ceil(now + ttl)

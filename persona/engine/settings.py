@@ -80,6 +80,8 @@ class CreationsConfig(BaseModel):
     bytes_per_fan: int = Field(default=200 * 2**20, ge=2**20, description="disk kept for one fan's pieces; the oldest go first beyond it")
     url_ttl_s: int = Field(default=24 * 3600, ge=60, description="how long a signed artifact URL works")
     artifacts_dir: Path | None = Field(default=None, description="where fans' pieces are kept; unset: memory.data_dir/artifacts")
+    portfolio_dir: Path | None = Field(default=None, description="where published work is kept, a folder per persona; unset: memory.data_dir/portfolio")
+    portfolio_bytes: int = Field(default=2 * 2**30, ge=2**20, description="disk her portfolio may take; publishing beyond it is refused")
 
 
 class Settings(BaseModel):
@@ -165,7 +167,7 @@ def _read_config_file(path: Path) -> dict[str, Any]:
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
     """Paths in a file are relative to the file, so configs work from any working directory."""
-    path_keys = {"personas_dir", "cache_dir", "model_dir", "tokenizer_dir", "data_dir", "controlnet_dir", "ip_adapter_dir", "soundfont", "library_dir", "artifacts_dir"}
+    path_keys = {"personas_dir", "cache_dir", "model_dir", "tokenizer_dir", "data_dir", "controlnet_dir", "ip_adapter_dir", "soundfont", "library_dir", "artifacts_dir", "portfolio_dir"}
     resolved = {}
     for key, value in data.items():
         if isinstance(value, dict):

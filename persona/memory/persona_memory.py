@@ -51,13 +51,23 @@ class PersonaMemory:
         Constant canon is not indexed: it is in every prompt already."""
         entries = [entry for entry in self.persona.canon if entry.enabled and not entry.constant]
         wanted = [(entry.id, entry.content, entry.embargo_until) for entry in entries]
-        if wanted == [(m.key, m.text, m.embargo_until) for m in self.store.canon()]:
+        if wanted == [(m.key, m.text, m.embargo_until) for m in self.store.canon() if m.author is Author.OPERATOR]:
             return False  # unchanged: no re-embedding at every start
         memories = [
             NewMemory(kind=MemoryKind.CANON, text=entry.content, key=entry.id, embargo_until=entry.embargo_until, importance=min(entry.priority / 300, 1.0))
             for entry in entries
         ]
         self.store.replace_canon(memories, self.embedder.embed([entry.content for entry in entries]))
+        self.recaller.canon_changed()
+        return True
+
+    def sync_studio_canon(self, memories: list[NewMemory]) -> bool:
+        """The studio's canon (her published work, persona/portfolio.py) becomes exactly these
+        memories; returns whether it changed. Her card's canon is not touched."""
+        wanted = [(m.key, m.text, m.embargo_until) for m in memories]
+        if wanted == [(m.key, m.text, m.embargo_until) for m in self.store.canon() if m.author is Author.STUDIO]:
+            return False
+        self.store.replace_canon(memories, self.embedder.embed([m.text for m in memories]), Author.STUDIO)
         self.recaller.canon_changed()
         return True
 

@@ -132,8 +132,13 @@ class PostgresStore(MemoryStore):
     def add(self, memories: list[NewMemory], vectors: np.ndarray, author: Author | list[Author]) -> list[Memory]:
         return self._write(memories, vectors, author, replace_canon=False)
 
-    def replace_canon(self, memories: list[NewMemory], vectors: np.ndarray) -> list[Memory]:
-        return self._write(memories, vectors, Author.OPERATOR, replace_canon=True)
+    def replace_canon(self, memories: list[NewMemory], vectors: np.ndarray, author: Author = Author.OPERATOR) -> list[Memory]:
+        return self._write(memories, vectors, Author(author), replace_canon=True)
+
+    def canon_version(self) -> tuple[int, int]:
+        with self._transaction() as cur:
+            count, newest = cur.execute("SELECT count(*), coalesce(max(id), 0) FROM atelier_memories WHERE fan_id = %s", (CANON,)).fetchone()
+        return int(count), int(newest)
 
     def canon_index(self) -> tuple[list[Memory], np.ndarray]:
         with self._transaction() as cur:
@@ -155,7 +160,7 @@ class PostgresStore(MemoryStore):
         ]
         with self._transaction() as cur:
             if replace_canon:
-                cur.execute("DELETE FROM atelier_memories WHERE fan_id = %s", (CANON,))
+                cur.execute("DELETE FROM atelier_memories WHERE fan_id = %s AND author = %s", (CANON, author.value))
             if not rows:
                 return []
             cur.executemany(

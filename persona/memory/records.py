@@ -25,7 +25,7 @@ class MemoryPermissionError(MemoryStoreError):
 
 
 class MemoryKind(str, Enum):
-    CANON = "canon"  # operator-written lore, shared by every fan
+    CANON = "canon"  # lore shared by every fan: the operator's (her card) and the studio's (her published work)
     PERSONA = "persona_utterance"  # something she said about herself, checked against canon
     FAN_FACT = "fan_fact"  # a fact about one fan, extracted from the conversation
     EPISODIC = "episodic_turn"  # one turn of a conversation
@@ -38,10 +38,11 @@ class Author(str, Enum):
     PERSONA = "persona"
     FAN = "fan"
     SYSTEM = "system"  # the extractor and the summariser
+    STUDIO = "studio"  # her portfolio: what designers publish in the studio
 
 
 WRITERS: dict[MemoryKind, frozenset[Author]] = {
-    MemoryKind.CANON: frozenset({Author.OPERATOR}),
+    MemoryKind.CANON: frozenset({Author.OPERATOR, Author.STUDIO}),
     MemoryKind.PERSONA: frozenset({Author.PERSONA, Author.OPERATOR}),
     MemoryKind.FAN_FACT: frozenset({Author.SYSTEM, Author.OPERATOR}),
     MemoryKind.EPISODIC: frozenset({Author.FAN, Author.PERSONA}),

@@ -13,6 +13,7 @@ said about herself comes back as PERSONA memories, which her canon has checked.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,6 +22,7 @@ from persona.memory.embeddings import Embedder
 from persona.memory.records import Author, Memory, MemoryKind
 from persona.memory.store import MemoryStore, ScoredMemory
 
+CANON_CHECK_S = 2.0  # how often recall looks whether another process changed canon
 FAN_KINDS = {MemoryKind.FAN_FACT, MemoryKind.PERSONA, MemoryKind.SUMMARY, MemoryKind.EPISODIC, MemoryKind.ARTIFACT}  # recalled from the store
 
 
@@ -66,14 +68,23 @@ class Recaller:
         self.embedder = embedder
         self.settings = settings
         self._canon: tuple[list[Memory], np.ndarray] | None = None  # read from the store at the first recall
+        self._canon_version: tuple[int, int] | None = None
+        self._canon_checked = 0.0  # monotonic time of the last look at the store's canon version
 
     def canon_changed(self) -> None:
         """The store's canon was replaced: read it again at the next recall."""
         self._canon = None
 
     def _nearest_canon(self, vector: np.ndarray, today: dt.date) -> list[ScoredMemory]:
+        if self._canon is not None and time.monotonic() - self._canon_checked > CANON_CHECK_S:
+            # Another process may have replaced some (`atelier portfolio publish` beside a running server).
+            self._canon_checked = time.monotonic()
+            if self.store.canon_version() != self._canon_version:
+                self._canon = None
         if self._canon is None:
+            self._canon_version = self.store.canon_version()
             self._canon = self.store.canon_index()
+            self._canon_checked = time.monotonic()
         canon, vectors = self._canon
         similarities = vectors @ vector
         return [ScoredMemory(memory, float(similarity)) for memory, similarity in zip(canon, similarities)

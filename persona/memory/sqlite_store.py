@@ -97,8 +97,12 @@ class SQLiteStore(MemoryStore):
     def add(self, memories: list[NewMemory], vectors: np.ndarray, author: Author | list[Author]) -> list[Memory]:
         return self._write(memories, vectors, author, replace_canon=False)
 
-    def replace_canon(self, memories: list[NewMemory], vectors: np.ndarray) -> list[Memory]:
-        return self._write(memories, vectors, Author.OPERATOR, replace_canon=True)
+    def replace_canon(self, memories: list[NewMemory], vectors: np.ndarray, author: Author = Author.OPERATOR) -> list[Memory]:
+        return self._write(memories, vectors, Author(author), replace_canon=True)
+
+    def canon_version(self) -> tuple[int, int]:
+        count, newest = self.db.execute("select count(*), coalesce(max(id), 0) from memories where fan_id = ?", (CANON_PARTITION,)).fetchone()
+        return count, newest
 
     def canon_index(self) -> tuple[list[Memory], np.ndarray]:
         with self.db:  # one snapshot: a canon replaced in between by another process cannot mix in
@@ -118,8 +122,8 @@ class SQLiteStore(MemoryStore):
         self.db.execute("begin immediate")
         try:
             if replace_canon:
-                old = [row[0] for row in self.db.execute("select id from memories where fan_id = ?", (CANON_PARTITION,))]
-                self.db.execute("delete from memories where fan_id = ?", (CANON_PARTITION,))
+                old = [row[0] for row in self.db.execute("select id from memories where fan_id = ? and author = ?", (CANON_PARTITION, author.value))]
+                self.db.execute("delete from memories where fan_id = ? and author = ?", (CANON_PARTITION, author.value))
                 self.db.execute("delete from memory_vectors where memory_id in (select value from json_each(?))", (_json_ids(old),))
             for memory, vector, author in zip(memories, vectors, authors):
                 partition = memory.fan_id or CANON_PARTITION

@@ -55,8 +55,14 @@ class MemoryStore(abc.ABC):
         ``author`` is one author for all, or one per memory (a turn: the fan's line and hers)."""
 
     @abc.abstractmethod
-    def replace_canon(self, memories: list[NewMemory], vectors: np.ndarray) -> list[Memory]:
-        """The operator's canon becomes exactly these memories, in one transaction."""
+    def replace_canon(self, memories: list[NewMemory], vectors: np.ndarray, author: Author = Author.OPERATOR) -> list[Memory]:
+        """The canon `author` wrote becomes exactly these memories, in one transaction; canon of
+        other authors stays (her card's lore and the studio's portfolio are kept apart)."""
+
+    @abc.abstractmethod
+    def canon_version(self) -> tuple[int, int]:
+        """Changes whenever canon does (how many rows, the newest id): a process that keeps canon
+        in memory reads it again when another process has replaced some."""
 
     @abc.abstractmethod
     def canon_index(self) -> tuple[list[Memory], np.ndarray]:
