@@ -30,7 +30,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from persona.creations import article, fabric_words, garment_words, joined, spoken_duration
+from persona.creations import (
+    article,
+    fabric_words,
+    garment_words,
+    joined,
+    spoken_duration,
+)
 from persona.engine.artifacts import PORTFOLIO, ArtifactStore, FanArtifact
 from persona.memory.records import MemoryKind, NewMemory
 
@@ -52,7 +58,7 @@ _NAMED_KIND = {
     "print": re.compile(r"\b(?:prints?|patterns?|tiles?|textiles?)\b|프린트|패턴", re.IGNORECASE),
     "song": re.compile(r"\b(?:song|track|tune|music|composing|compose|hear|listen)\b|노래|곡|들려", re.IGNORECASE),
 }
-_COMMON = frozenset("a an the my your her his of in on for and to me you it this that what show see new latest".split())
+_COMMON = frozenset(["a", "an", "the", "my", "your", "her", "his", "of", "in", "on", "for", "and", "to", "me", "you", "it", "this", "that", "what", "show", "see", "new", "latest"])
 
 
 class PortfolioError(ValueError):

@@ -126,9 +126,10 @@ async def chat_completions(request: Request) -> Response:
         "seed": body.seed,
     })
     def pieces_for(chat, fan: str) -> str:
-        """After her reply: a piece asked for again, then those finished since the fan's last call."""
-        again = artifact_markdown(service, chat.last_turn.sent) if chat.last_turn and chat.last_turn.sent else ""
-        return "\n\n".join(part for part in (again, held_as_markdown(service, request.app.state.sessions, fan)) if part)
+        """After her reply: a piece sent with it (asked for again, or shown from her portfolio), then
+        those finished since the fan's last call."""
+        sent = artifact_markdown(service, chat.last_turn.sent) if chat.last_turn and chat.last_turn.sent else ""
+        return "\n\n".join(part for part in (sent, held_as_markdown(service, request.app.state.sessions, fan)) if part)
 
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())

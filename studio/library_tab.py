@@ -1,5 +1,6 @@
 """The Library tab: every artifact made in the studio, searchable, with its settings and
-seed, and re-openable in the tab that made it with the same settings."""
+seed, re-openable in the tab that made it with the same settings, and publishable to her
+portfolio (studio/portfolio_panel.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import gradio as gr
 
 from studio.context import StudioContext
 from persona.engine.library import ArtifactNotFound, Artifact
+from studio.portfolio_panel import build_portfolio_panel
 
 LIBRARY_HEADERS = ["id", "kind", "title", "created", "seed"]
 ALL_KINDS = "all"
@@ -37,6 +39,7 @@ def build_library_tab(context: StudioContext, tabs: gr.Tabs, tab: gr.Tab) -> Non
         with gr.Column(scale=1):
             preview = gr.Gallery(label="Preview", columns=3, height=260)
             files = gr.File(label="Files", file_count="multiple", interactive=False)
+    build_portfolio_panel(context, artifact_id, tab)
 
     def search_library(text: str, kind_name: str) -> tuple[list[list[Any]], Any]:
         return rows(text, kind_name), gr.Dropdown(choices=[ALL_KINDS, *library.kinds()])

@@ -234,3 +234,43 @@ async def test_a_fan_cancels_a_piece_and_cannot_cancel_anyone_elses(server):
     await receive_piece(fan, first["job"])  # the first one still arrives
     await fan.close()
     assert len(store_of(server).list("cancel-fan")) == 1  # the cancelled one left nothing behind
+
+
+async def test_her_portfolio_published_beside_the_running_server_is_shown_to_every_fan(server, tmp_path):
+    from persona.engine.library import Library
+    from portfolio_helpers import studio_work
+
+    with Library(Path(server.env["ATELIER_MEMORY__DATA_DIR"]) / "studio") as library:
+        made = studio_work(library, tmp_path / "made")
+    published = atelier("portfolio", "publish", made["look"].id, env=server.env)
+    assert published.returncode == 0 and "fans may ask to see it now" in published.stdout, published.stderr
+    embargoed = atelier("portfolio", "publish", made["collection"].id, "--release", "2099-03-01", env=server.env)
+    assert "under embargo until 2099-03-01" in embargoed.stdout, embargoed.stderr
+    refused = atelier("portfolio", "publish", made["chat"].id, env=server.env)
+    assert refused.returncode == 1 and "'chat' cannot be published" in refused.stderr
+    listed = {row["kind"]: row for row in json.loads(atelier("portfolio", "list", "--json", env=server.env).stdout)}
+    assert listed["look"]["status"] == "released" and listed["collection"]["status"] == "embargoed"
+
+    fan = await Client.connect(server, "any-fan", hello=JOBS)  # a fan who never asked her for anything
+    await fan.until("ready")
+    await fan.send(type="message", id="w1", text="show me what you're working on")
+    end = await fan.until("end")
+    shown = await fan.until("artifact")
+    await fan.close()
+    assert "Moon Tide" in end["text"] and "2099" not in end["text"] and "Tidal" not in end["text"]
+    assert shown["public"] is True and shown["expires"] is None and shown["kind"] == "look" and shown["artifact"] == listed["look"]["id"]
+    image = download(server, shown["preview"])  # no token, no signature: it is public
+    assert image.status_code == 200 and Image.open(io.BytesIO(image.content)).format == "PNG"
+    assert image.headers["cache-control"].startswith("public")
+    secret = f"/portfolio/{listed['collection']['id']}/board.png"
+    assert download(server, secret).status_code == 404
+    assert download(server, secret, Authorization=f"Bearer {token('any-fan')}").status_code == 404  # not before its day, for anyone
+
+    from openai import OpenAI
+
+    client = OpenAI(base_url=f"{server.url}/v1", api_key=token("sdk-viewer"), max_retries=0, timeout=120)
+    reply = client.chat.completions.create(model="haeun", messages=[{"role": "user", "content": "can I see your latest work?"}])
+    assert f"/portfolio/{shown['artifact']}/" in reply.choices[0].message.content
+
+    assert atelier("portfolio", "unpublish", shown["artifact"], env=server.env).returncode == 0
+    assert download(server, shown["preview"]).status_code == 404
