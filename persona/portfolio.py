@@ -226,7 +226,7 @@ class Portfolio:
 def canon_text(piece: Piece) -> str:
     """What she knows of a piece, in the third person like the rest of her lore."""
     day = piece.release or dt.date.fromisoformat(str(piece.artifact.provenance["published"])[:10])
-    return f"Her {KIND_WORDS[piece.kind]} “{piece.title}” came out on {day:%-d %B %Y}. {piece.artifact.description}"
+    return f"Her {KIND_WORDS[piece.kind]} “{piece.title}” came out on {day:%-d %B %Y}. In her words: {piece.artifact.description}"
 
 
 def describe(kind: str, title: str, summary: dict[str, Any]) -> str:
