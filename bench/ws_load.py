@@ -4,8 +4,10 @@
    and receive a reply streamed by a constant-rate token source (a load instrument, not a
    model); once every reply is streaming, frames are counted for --seconds.
    The same clients run against the Atelier app (uvicorn, the real protocol, director and
-   output guard) and against a bare `websockets` server that streams the same frames. Each
-   token carries the time it was produced, so a client measures frame latency directly.
+   output guard and sentence gate) and against a bare `websockets` server that streams the same
+   frames: her replies reach fans a sentence at a time, so a frame is a sentence of
+   --sentence-tokens tokens, and its last token carries the time it was produced, so a client
+   measures frame latency directly.
    Reported per server: frames/s, p50/p99 frame latency, server memory per connection, and
    ours / bare.
 2. End to end with the embedded model (a real `atelier serve`) at 1, 4 and 16 concurrent
@@ -43,6 +45,7 @@ from pipelines.cpu import describe_cpu  # noqa: E402
 sys.path.insert(0, str(REPO / "tests"))
 
 SECRET = "bench-secret-0123456789abcdef0123456789"
+SENTENCE_END = "~ "  # ends the instrument's sentences: her reply reaches fans a checked sentence at a time
 E2E_TURNS = 48  # conversation turns measured a level, shared among its fans (three each at least): enough for a steady median
 E2E_SPAWN_S = 0.2  # after the burst, fans start talking this far apart (a load tester's spawn rate)
 
@@ -73,7 +76,23 @@ async def ticks(rate: float, count: int) -> AsyncIterator[float]:
         yield time.time()
 
 
-def serve_ours(port: int, rate: float, tokens: int, pad: int = 0) -> None:
+def instrument_tokens(rate: float, count: int, sentence_tokens: int, filler: str = "") -> AsyncIterator[tuple[str, bool]]:
+    """(token, ends a sentence) at `rate` a second: words, and every `sentence_tokens`-th token the
+    time it was produced, ending the sentence, so each frame says when its last token was made."""
+
+    async def tokens() -> AsyncIterator[tuple[str, bool]]:
+        index = 0
+        async for now in ticks(rate, count):
+            index += 1
+            if index % sentence_tokens:
+                yield f"w{index} ", False  # words that never repeat: the gate would end a reply that loops
+            else:
+                yield f"{now:.6f}{filler}{SENTENCE_END}", True
+
+    return tokens()
+
+
+def serve_ours(port: int, rate: float, tokens: int, sentence_tokens: int, pad: int = 0) -> None:
     import uvicorn
     from transformers import AutoTokenizer
 
@@ -85,16 +104,18 @@ def serve_ours(port: int, rate: float, tokens: int, pad: int = 0) -> None:
     from persona.engine.runtime import Runtime
     from persona.engine.settings import load_settings
 
-    filler = "~" * pad + (" " if pad else "")
+    filler = "~" * pad
 
     class ConstantRateSource(DialogueBackend):
-        """A load instrument: `tokens` tokens at `rate` a second, each the time it was produced."""
+        """A load instrument: `tokens` tokens at `rate` a second, in sentences of `sentence_tokens`
+        (instrument_tokens). The sentence gate releases each sentence as a frame, checked against
+        her canon as every sentence of hers is."""
 
         name = "constant-rate"
 
         async def stream(self, messages, params) -> AsyncIterator:
-            async for now in ticks(rate, tokens):
-                yield TextDelta(f"{now:.6f} {filler}")
+            async for token, _ in instrument_tokens(rate, tokens, sentence_tokens, filler):
+                yield TextDelta(token)
             yield Finished(Usage(0, tokens), "length")
 
     settings = load_settings(environ={**os.environ, "ATELIER_SERVING__TOKEN_SECRET": SECRET, "ATELIER_MEMORY__DATA_DIR": tempfile.mkdtemp(),
@@ -107,7 +128,7 @@ def serve_ours(port: int, rate: float, tokens: int, pad: int = 0) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, ws="websockets-sansio", ws_per_message_deflate=False, log_level="warning", backlog=4096, timeout_graceful_shutdown=2)
 
 
-def serve_bare(port: int, rate: float, tokens: int) -> None:
+def serve_bare(port: int, rate: float, tokens: int, sentence_tokens: int) -> None:
     import websockets
 
     async def handler(ws) -> None:
@@ -123,8 +144,12 @@ def serve_bare(port: int, rate: float, tokens: int) -> None:
             await send({"type": "ready", "session": "bare", "fan": "bare", "persona": "bare", "greeting": "", "resumed": False, "protocol": 1})
             async for raw in ws:
                 message = json.loads(raw)
-                async for now in ticks(rate, tokens):
-                    await send({"type": "delta", "turn": 1, "text": f"{now:.6f} "})
+                sentence = ""
+                async for token, ends in instrument_tokens(rate, tokens, sentence_tokens):
+                    sentence += token
+                    if ends:  # the same frames as ours: a sentence at a time
+                        await send({"type": "delta", "turn": 1, "text": sentence.rstrip()})
+                        sentence = ""
                 await send({"type": "end", "turn": 1, "message_id": message["id"], "text": "", "usage": {"prompt_tokens": 0, "completion_tokens": tokens, "cached_tokens": 0}})
         except websockets.ConnectionClosed:
             pass  # the client hung up at the end of the run
@@ -136,9 +161,10 @@ def serve_bare(port: int, rate: float, tokens: int) -> None:
     asyncio.run(main())
 
 
-def start_server(kind: str, rate: float, tokens: int) -> tuple[subprocess.Popen, int]:
+def start_server(kind: str, rate: float, tokens: int, sentence_tokens: int) -> tuple[subprocess.Popen, int]:
     port = free_port()
-    process = subprocess.Popen([sys.executable, __file__, "--serve", kind, "--port", str(port), "--rate", str(rate), "--tokens", str(tokens)])
+    process = subprocess.Popen([sys.executable, __file__, "--serve", kind, "--port", str(port), "--rate", str(rate), "--tokens", str(tokens),
+                                "--sentence-tokens", str(sentence_tokens)])
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         with socket.socket() as probe:
@@ -190,7 +216,7 @@ async def one_fan(url: str, fan: str, tally: Tally) -> None:
                         tally.all_streaming.set()
                 if tally.window[0] <= now <= tally.window[1]:
                     tally.frames += 1
-                    tally.latencies.append(now - float(frame["text"].split()[0]))
+                    tally.latencies.append(now - float(frame["text"].split()[-1].rstrip(SENTENCE_END)))
             elif frame["type"] in ("end", "error"):
                 return
 
@@ -226,11 +252,11 @@ async def load(url: str, fans: int, seconds: float, server_pid: int) -> dict:
     }
 
 
-def load_side_by_side(fans: int, seconds: float, rate: float) -> dict:
+def load_side_by_side(fans: int, seconds: float, rate: float, sentence_tokens: int) -> dict:
     tokens = int(rate * 3600)  # replies outlast the measurement; the clients hang up
-    result: dict = {"fans": fans, "tokens_per_s_per_fan": rate, "measured_s": seconds}
+    result: dict = {"fans": fans, "tokens_per_s_per_fan": rate, "tokens_per_frame": sentence_tokens, "measured_s": seconds}
     for kind in ("bare", "ours"):
-        process, port = start_server(kind, rate, tokens)
+        process, port = start_server(kind, rate, tokens, sentence_tokens)
         try:
             result[kind] = asyncio.run(load(f"ws://127.0.0.1:{port}/ws/chat", fans, seconds, process.pid))
         finally:
@@ -357,6 +383,7 @@ def main() -> None:
     parser.add_argument("--fans", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=10.0, help="how long to count frames once every reply streams")
     parser.add_argument("--rate", type=float, default=10.0, help="tokens a second per fan")
+    parser.add_argument("--sentence-tokens", type=int, default=12, help="tokens a sentence, so a frame (her replies reach fans a sentence at a time; 1: a frame a token)")
     parser.add_argument("--no-e2e", action="store_true", help="skip the embedded-model part")
     parser.add_argument("--no-load", action="store_true", help="skip the load part")
     parser.add_argument("--serve", choices=["ours", "bare"], help=argparse.SUPPRESS)
@@ -366,15 +393,15 @@ def main() -> None:
     args = parser.parse_args()
     if args.serve:
         if args.serve == "ours":
-            serve_ours(args.port, args.rate, args.tokens, args.pad)
+            serve_ours(args.port, args.rate, args.tokens, args.sentence_tokens, args.pad)
         else:
-            serve_bare(args.port, args.rate, args.tokens)
+            serve_bare(args.port, args.rate, args.tokens, args.sentence_tokens)
         return
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 4 * args.fans + 1024)), hard))
     result: dict = {"date": dt.date.today().isoformat(), "machine": describe_cpu()}
     if not args.no_load:
-        result["load"] = load_side_by_side(args.fans, args.seconds, args.rate)
+        result["load"] = load_side_by_side(args.fans, args.seconds, args.rate, args.sentence_tokens)
     if not args.no_e2e:
         result["end_to_end"] = end_to_end([1, 4, 16])
     print(json.dumps(result, indent=2))

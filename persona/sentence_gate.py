@@ -120,12 +120,13 @@ class SentenceGate:
         if len(tokens) >= 2 and normalised in self._said:
             return "repeats a sentence"
         runs = [tuple(tokens[i:i + LOOP_NGRAM]) for i in range(len(tokens) - LOOP_NGRAM + 1)]
-        seen = set(self._runs)
+        seen: set[tuple[str, ...]] = set()  # this sentence's runs; the reply's so far are in self._runs (never copied: a long reply stays linear)
         for run in runs:
-            if run in seen:
+            if run in seen or run in self._runs:
                 return f"repeats '{' '.join(run)}'"
             seen.add(run)
-        self._runs, self._said = seen, self._said | {normalised}
+        self._runs |= seen
+        self._said.add(normalised)
         return ""
 
     def _breaks_canon(self, sentence: str) -> str:

@@ -224,3 +224,21 @@ def test_reconcile_uses_newest_fan_fact_of_a_key_and_ignores_other_kinds():
                 stored(9, "home", "The fan lives in Seoul.", kind=MemoryKind.EPISODIC)]
     assert reconcile([BUSAN], [], existing) == [Decision("update", "home", BUSAN, 7)]
     assert reconcile([], [Retraction("home")], existing) == [Decision("delete", "home", None, 7)]
+
+
+def test_the_fact_cue_passes_over_nothing_a_rule_reads(monkeypatch):
+    """extract_changes skips text without a first-person (or died, ran away, broke up) cue; every
+    message these tests and the labelled intents hold reads the same with the cue switched off."""
+    import json
+    import re
+    from pathlib import Path
+
+    from persona.memory import extraction
+
+    messages = [message for message, *_ in FACTS + RETRACTIONS]
+    messages += [json.loads(line)["text"] for line in (Path(__file__).parent / "data" / "intents.jsonl").read_text().splitlines()]
+    with_cue = {message: extract_changes(message) for message in messages}
+    assert not extraction.FACT_CUE.search("Violet Hour is a slow song in D minor.")  # her usual sentence is passed over
+    monkeypatch.setattr(extraction, "FACT_CUE", re.compile(r"(?s)."))  # every text read through the rules
+    assert {message: extract_changes(message) for message in messages} == with_cue
+    assert sum(bool(facts or retracted) for facts, retracted in with_cue.values()) > 40  # the corpus does state facts
