@@ -168,7 +168,7 @@ class Director:
                 return
         working_on = self.portfolio.working_on(self.prompts.today()) if self.portfolio is not None else []
         prompt = self.prompts.build(session.history, user_text, session.fan, remembered=recall.texts, recalled_lore=recall.lore_ids,
-                                    working_on=working_on)
+                                    working_on=working_on, studio_lore=recall.studio_lore)
         if prompt.report.history_dropped:
             await self._summarise(session, session.history[: prompt.report.history_dropped])
             # Forget what the budget dropped, so the next prompt starts from the same prefix.

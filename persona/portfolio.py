@@ -195,12 +195,11 @@ class Portfolio:
                 for piece in reversed(self.pieces())]
 
     def working_on(self, today: dt.date) -> list[str]:
-        """Her "now" from the studio: what is coming, by kind and month only, and her newest released work."""
-        lines = []
-        for piece in self.upcoming(today):
-            lines.append(f"You are working on a new {KIND_WORDS[piece.kind]}, out in {piece.release:%B %Y}; keep its name and details secret until then.")
-        for piece in self.released(today)[:RECENT_IN_NOW]:
-            lines.append(f"Your published work: {piece.artifact.description}")
+        """Her "now" from the studio: what is coming, by kind and month only (its name is never
+        given, so it cannot be said), and her newest released work. Short facts, not orders: a
+        small model repeats what its context says, and these read well repeated."""
+        lines = [f"In your studio: a new {KIND_WORDS[piece.kind]} for {piece.release:%B %Y}, not yet announced." for piece in self.upcoming(today)]
+        lines += [f"Out now: your {KIND_WORDS[piece.kind]} “{piece.title}”." for piece in self.released(today)[:RECENT_IN_NOW]]
         return lines
 
     def show(self, asked: str, today: dt.date) -> tuple[str, Piece | None] | None:

@@ -159,10 +159,12 @@ class PromptBuilder:
         remembered: list[str] = (),
         recalled_lore: list[str] = (),
         working_on: list[str] = (),
+        studio_lore: list[str] = (),
     ) -> Prompt:
         """``remembered``: memory texts recalled for this turn, most relevant first;
         ``recalled_lore``: ids of canon entries recalled by meaning rather than by key;
-        ``working_on``: her "now" from the studio (persona/portfolio.py), beside the time."""
+        ``working_on``: her "now" from the studio (persona/portfolio.py), beside the time;
+        ``studio_lore``: texts of recalled canon the studio wrote (her published work), offered as lore."""
         now = (now or dt.datetime.now(dt.timezone.utc)).astimezone(self.timezone)
         report = PromptReport(budget=self.budget_tokens)
         visible = [entry for entry in self.persona.canon if entry.is_visible(now.date())]
@@ -185,6 +187,7 @@ class PromptBuilder:
             by_meaning = [e for e in visible if e.id in recalled_lore and not e.constant and e not in keyed]
             candidates = [(entry.content, f"Relevant: {entry.content}", report.triggered_canon, report.dropped_canon, entry.id)
                           for entry in sorted([*keyed, *by_meaning], key=lambda e: -e.priority)]
+            candidates += [(text, f"Relevant: {text}", report.triggered_canon, report.dropped_canon, text) for text in studio_lore]
             candidates += [(text, f"You remember: {text}", report.remembered, report.dropped_memories, text) for text in remembered]
             offers = [offer for text, *offer in candidates if text not in in_context]
             return offers, [label for text, *_, label in candidates if text in in_context]

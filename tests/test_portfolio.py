@@ -93,13 +93,13 @@ def test_a_piece_under_embargo_is_named_by_kind_and_month_only(portfolio, made, 
     piece = portfolio.publish(made["collection"], haeun, release=LATER)
     assert portfolio.public_file(piece.id, "board.png") is None
     now = " ".join(portfolio.working_on(TODAY))
-    assert "new collection, out in March 2027" in now
+    assert "a new collection for March 2027, not yet announced" in now
     assert not any(secret in now for secret in ("Tidal", "dress", "coat", "ink blue", "camel"))
     answer, shown = portfolio.show("what are you working on?", TODAY)
     assert shown is None and "collection for March" in answer and "Tidal" not in answer
 
     assert portfolio.show("what are you working on?", LATER)[1] == piece  # from its release day on
-    assert f"Your published work: {piece.artifact.description}" in portfolio.working_on(LATER)
+    assert "Out now: your collection “Tidal Hours”." in portfolio.working_on(LATER)
 
 
 def test_a_fan_is_shown_the_piece_their_words_name(portfolio, made, haeun):
@@ -181,7 +181,7 @@ async def test_a_fan_asking_to_see_her_work_is_shown_it_and_her_now_keeps_the_se
     coming = portfolio.publish(made["collection"], haeun, release=LATER)
     "".join([piece async for piece in director.reply(session, "Hi again! How are you?")])
     prompt = json.dumps([message.model_dump() for message in backend.requests[-1][0]])
-    assert "working on a new collection, out in March 2027" in prompt and "Tidal" not in prompt
+    assert "a new collection for March 2027, not yet announced" in prompt and "Tidal" not in prompt
 
     answer = "".join([piece async for piece in director.reply(session, "what are you working on?")])
     assert session.last_turn.sent is None and "Tidal" not in answer and "secret" in answer and len(backend.requests) == 2
@@ -191,3 +191,9 @@ async def test_a_fan_asking_to_see_her_work_is_shown_it_and_her_now_keeps_the_se
     assert session.last_turn.sent == shown.artifact and "Moon Tide" in answer and "Tidal" not in answer
     assert len(backend.requests) == 2, "she shows her work herself; the model is not asked"
     assert coming.id not in answer
+
+    await director.on_memory_thread(director.memory.sync_studio_canon, portfolio.canon())
+    "".join([piece async for piece in director.reply(session, "Tell me about your Moon Tide look, the A-line dress!")])
+    prompt = json.dumps([message.model_dump() for message in backend.requests[-1][0]], ensure_ascii=False)
+    assert "Relevant: Her look “Moon Tide” came out on" in prompt, "what the studio published reaches her prompt when a fan asks"
+    assert "Tidal" not in prompt

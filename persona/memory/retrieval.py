@@ -58,6 +58,11 @@ class Recall:
         return [item.memory.key for item in self.lore]
 
     @property
+    def studio_lore(self) -> list[str]:
+        """The recalled lore the studio wrote (her published work): not in her card, so its text."""
+        return [item.memory.text for item in self.lore if item.memory.author is Author.STUDIO]
+
+    @property
     def texts(self) -> list[str]:
         return [item.memory.text for item in self.memories]
 
