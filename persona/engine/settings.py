@@ -53,6 +53,17 @@ class ServingConfig(BaseModel):
     torch_threads: int = Field(default=0, ge=0, description="CPU threads for in-process models (embeddings, the embedded model); 0: all cores but one, left to the event loop")
 
 
+class SessionsConfig(BaseModel):
+    """Where chat sessions' frame logs, idempotent replies and fans' rate limits live: in this
+    process (SQLite beside the memory store) or in Redis, shared by every gateway replica."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Literal["sqlite", "redis"] = Field(default="sqlite", description="redis: any replica resumes any session (serving/redis_sessions.py)")
+    redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="with backend: redis")
+    max_frames: int = Field(default=4096, ge=64, description="frames kept a session in Redis for resume (its Stream's MAXLEN, approximate)")
+
+
 class StudioConfig(BaseModel):
     """The designers' and producers' studio, mounted at /studio beside the chat endpoint."""
 
@@ -97,6 +108,7 @@ class Settings(BaseModel):
     music: MusicConfig = MusicConfig()
     studio: StudioConfig = StudioConfig()
     creations: CreationsConfig = CreationsConfig()
+    sessions: SessionsConfig = SessionsConfig()
     _config_file: str | None = PrivateAttr(default=None)  # where load_settings read the keys from
     _variables: dict[str, str] = PrivateAttr(default_factory=dict)  # dotted key -> the ATELIER_* variable that set it
 
