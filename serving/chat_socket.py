@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import time
 from collections import deque
 
@@ -25,6 +27,9 @@ from serving.sessions import Session, SessionHub
 
 log = logging.getLogger(__name__)
 
+# Which gateway holds a connection (host and process), in the WebSocket handshake's response:
+# behind a proxy with many replicas, operators (and the tests) can tell which one a fan is on.
+GATEWAY_ID = f"{socket.gethostname()}:{os.getpid()}".encode()
 POLICY_VIOLATION = 1008
 TRY_AGAIN_LATER = 1013
 REFUSED_PIECES: dict[str, protocol.ErrorCode] = {"queue_full": "busy", "quota": "quota", "closed": "unavailable"}  # the job runner's refusals
@@ -102,7 +107,7 @@ class ChatConnection:
 
     async def run(self) -> None:
         address = self.ws.client.host if self.ws.client else "unknown"
-        await self.ws.accept()
+        await self.ws.accept(headers=[(b"x-atelier-gateway", GATEWAY_ID)])
         if not self.caps.acquire(address):
             await self._refuse("busy", f"too many connections from {address}; close one and retry", TRY_AGAIN_LATER)
             return

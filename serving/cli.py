@@ -26,7 +26,7 @@ from persona.engine.auth import AuthError
 from persona.engine.settings import ConfigError, Settings, load_settings
 from persona.memory import MemoryStoreError, open_store
 from pipelines.dialogue import DialogueError, prepare_embedded_model
-from serving import doctor, fashion_cli, music_cli, persona_cli, portfolio_cli
+from serving import cluster_cli, doctor, fashion_cli, music_cli, persona_cli, portfolio_cli
 from serving.cli_checks import CommandError, UsageError, check_output_file, duration, fan_id_argument, host_argument, persona_id_argument, port_argument
 
 
@@ -72,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         command.set_defaults(run=run_memory)
 
     portfolio_cli.add_command(commands)
+    cluster_cli.add_command(commands)
 
     up = commands.add_parser("up", help="start everything: the studio at /studio, the fan chat endpoint and the OpenAI-compatible API",
                              description="Serve the Gradio studio at /studio (behind a login) beside /ws/chat and /v1 on one port; prints the URLs and the login.")
