@@ -14,14 +14,14 @@ import signal
 import threading
 
 from persona.engine.settings import Settings
-from serving.cli_checks import CommandError, host_argument, port_argument
+from serving.cli_checks import CommandError, host_argument, port_argument, shown
 
 
 def replicas_argument(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of replicas: give e.g. 2") from None
+        raise argparse.ArgumentTypeError(f"{shown(text)} is not a whole number of replicas: give e.g. 2") from None
     if not 1 <= value <= 64:
         raise argparse.ArgumentTypeError(f"give 1 to 64 replicas, got {value}")
     return value
