@@ -4,7 +4,7 @@
     atelier cluster run --replicas 2 --port 8400     a local Ray (or --address of a running one)
     atelier cluster status                           the application's deployments and replicas
     atelier cluster shutdown                         the application and Serve go away
-    serve deploy configs/serve.yaml                  the same application from a Serve config file
+    serve deploy configs/ray/serve.yaml                  the same application from a Serve config file
 
 Each replica builds its own app from the settings (ATELIER_* variables travel in the runtime
 environment), so replicas share nothing in memory: what they must share lives outside them.

@@ -60,6 +60,23 @@ class Proxy:
         self.ws_url = f"ws://127.0.0.1:{port}/ws/chat"
 
 
+def test_the_serve_config_is_one_ray_accepts_and_builds_the_gateway():
+    """configs/ray/serve.yaml passes Ray's own schema, and its import path builds the application
+    (`serve deploy` would fail on either)."""
+    import importlib
+    from pathlib import Path
+
+    import yaml
+
+    schema = pytest.importorskip("ray.serve.schema") if not os.environ.get("ATELIER_REQUIRE_RAY") else importlib.import_module("ray.serve.schema")
+    config = yaml.safe_load((Path(__file__).resolve().parent.parent / "configs" / "ray" / "serve.yaml").read_text())
+    deploy = schema.ServeDeploySchema.model_validate(config)
+    application = deploy.applications[0]
+    module, _, name = application.import_path.partition(":")
+    built = getattr(importlib.import_module(module), name)(application.args)
+    assert type(built).__name__ == "Application" and [d.name for d in deploy.applications[0].deployments] == ["Gateway"]
+
+
 def gateway_of(client: Client) -> str:
     return client.ws.response.headers["x-atelier-gateway"]
 
