@@ -108,12 +108,21 @@ class GuardRules:
             prompt_words=frozenset(words),
         )
 
+    def why(self, matched: str) -> str:
+        """Why the phrase `pattern` matched is banned. The pattern folds case a letter at a time,
+        so it also takes "İ" for "i" and a long "ſ" for "s", where lower() does not give the phrase back."""
+        if (why := self.phrases.get(matched.lower())) is not None:
+            return why
+        return next(why for phrase, why in self.phrases.items() if re.fullmatch(re.escape(phrase), matched, re.I))
+
 
 OUT_OF_CHARACTER = ("as an AI language model", "as a language model", "I'm an AI assistant")
 QUOTE_WORDS = 12  # this many consecutive words of her system prompt in a reply is a leak
-WORD = re.compile(r"\S+(?=\s)")  # a word that is complete: whitespace follows it
-NAME = re.compile(r"\w+(?=\W)")  # a run of letters that is complete
-TRAILING_NAME = re.compile(r"\w+$")
+# These three are tried only where a run starts, not at every letter inside it: a run not yet
+# finished (Japanese has no spaces) costs its length once per delta, not its length squared.
+WORD = re.compile(r"(?<!\S)\S+(?=\s)")  # a word that is complete: whitespace follows it
+NAME = re.compile(r"(?<!\w)\w+(?=\W)")  # a run of letters that is complete
+TRAILING_NAME = re.compile(r"(?<!\w)\w+$")
 PRIVATE_SLOTS = ("name", "pet", "partner", "sibling", "family", "workplace")  # facts whose proper names identify a fan
 CAPITALISED = re.compile(r"(?<!^)(?<![.!?] )\b[A-Z][\w'-]*\w|[가-힣]{2,}")
 
@@ -178,16 +187,27 @@ class OutputGuard:
         self._run = 0  # how many of the last words occur in her system prompt at all
         self._scanned = 0  # where the next complete word may start
         self._scanned_names = 0
+        self._last_name = 0  # where the last complete name starts: the word at the end starts there or later
+        self._starts: deque[int] = deque()  # where a phrase could begin, among the last `longest` characters
 
     def feed(self, delta: str, final: bool = False) -> str:
         """The text that is now safe to send (held-back text comes out once it is safe or at the end)."""
         if self.tripped:
             return ""
-        start = max(0, len(self.text) - self.rules.longest)  # a phrase ending in the new text starts here at the earliest
+        before = len(self.text)
+        start = max(0, before - self.rules.longest)  # a phrase ending in the new text starts here at the earliest
         self.text += delta + (" " if final else "")  # at the end, the last word is complete too
-        cut = self._violation(start)
+        # Each place a phrase could begin is looked for once, in the new text, and kept while a
+        # phrase starting there could still end in text yet to come.
+        for match in self.rules.phrase_starts.finditer(self.text, before):
+            self._starts.append(match.start())
+        while self._starts and self._starts[0] < start:
+            self._starts.popleft()
+        cut = self._violation()
         if final:
             self.text = self.text[:-1]
+            while self._starts and self._starts[-1] >= len(self.text):  # the space just added and taken off again
+                self._starts.pop()
         if cut is not None:
             safe_end = cut
         else:
@@ -204,17 +224,19 @@ class OutputGuard:
         """How many characters at the end could be the start of a phrase: those wait.
         A phrase only starts where a word does, so only those places are tried."""
         text = self.text
-        for start in self.rules.phrase_starts.finditer(text, max(0, len(text) - self.rules.longest + 1)):
-            if text[start.start() :].lower() in self.rules.prefixes:
-                return len(text) - start.start()
-        if self.fan is not None and (last := TRAILING_NAME.search(text)) and self.fan.terms.could_start(last.group().lower()):
+        for start in self._starts:  # a proper prefix is shorter than the longest phrase
+            if start > len(text) - self.rules.longest and text[start:].lower() in self.rules.prefixes:
+                return len(text) - start
+        if self.fan is not None and (last := TRAILING_NAME.search(text, self._last_name)) and self.fan.terms.could_start(last.group().lower()):
             return len(last.group())
         return 0
 
-    def _violation(self, start: int) -> int | None:
+    def _violation(self) -> int | None:
         found: list[tuple[int, str]] = []
-        if match := self.rules.pattern.search(self.text, start):
-            found.append((match.start(), self.rules.phrases[match.group().lower()]))
+        for start in self._starts:  # a phrase begins only where one could; the first found is the leftmost
+            if match := self.rules.pattern.match(self.text, start):
+                found.append((start, self.rules.why(match.group())))
+                break
         if self.rules.prompt_quotes:
             for match in WORD.finditer(self.text, self._scanned):
                 word = match.group().lower()
@@ -227,7 +249,7 @@ class OutputGuard:
                     break
         if self.fan is not None:
             for match in NAME.finditer(self.text, self._scanned_names):
-                self._scanned_names = match.end()
+                self._scanned_names, self._last_name = match.end(), match.start()
                 if self.fan.leaks(match.group().lower()):
                     found.append((match.start(), "other_fan"))
                     break

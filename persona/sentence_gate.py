@@ -36,7 +36,8 @@ from persona.reply_quality import LOOP_NGRAM, TERMINAL, FanFacts, confused_with_
 # The end of a sentence, seen once the next one starts: end marks (and closing quotes), then
 # whitespace. A line with no end mark ("Here is what I'd make:") is held and goes out with the
 # sentence after it, so a reply never ends on a lead-in.
-BOUNDARY = re.compile(r"[.!?…~]+[\"'”’)\]]*\s+")
+END_MARKS, CLOSERS = ".!?…~", "\"'”’)]"
+BOUNDARY = re.compile(rf"[{re.escape(END_MARKS)}]+[{re.escape(CLOSERS)}]*\s+")
 REFUTED = ("identity", "contradicts", "embargoed")
 PROPER_NAME = re.compile(r"\b[A-Z][\w'-]+|[가-힣]{2,}")
 NAMED_IN_NOTE = re.compile(r"\b(?:named|called) ([A-Z][\w'-]+)")
@@ -73,11 +74,14 @@ class SentenceGate:
         """The text now safe to send: every sentence the delta finished that passed the checks."""
         if self.ended:
             return ""
+        # The held text has no boundary (else it would have gone out), so a new one starts in the
+        # new text or in the end marks and closing quotes just before it: only that is searched.
+        start = len(self._pending.rstrip(END_MARKS + CLOSERS))
         self._pending += delta
         out = []
-        while not self.ended and (boundary := BOUNDARY.search(self._pending)):
+        while not self.ended and (boundary := BOUNDARY.search(self._pending, start)):
             sentence, separator = self._pending[: boundary.end()].rstrip(), boundary.group()[len(boundary.group().rstrip()):]
-            self._pending = self._pending[boundary.end():]
+            self._pending, start = self._pending[boundary.end():], 0
             out.append(self._release(sentence))
             self._separator = separator if self.released else ""
         return "".join(out)

@@ -242,3 +242,20 @@ def test_the_fact_cue_passes_over_nothing_a_rule_reads(monkeypatch):
     monkeypatch.setattr(extraction, "FACT_CUE", re.compile(r"(?s)."))  # every text read through the rules
     assert {message: extract_changes(message) for message in messages} == with_cue
     assert sum(bool(facts or retracted) for facts, retracted in with_cue.values()) > 40  # the corpus does state facts
+
+
+def test_the_fact_cue_finds_what_it_found_without_its_lookahead():
+    """The lookahead only lets the engine skip ahead: same match, on any text."""
+    import random
+    import re
+
+    from persona.memory import extraction
+
+    plain = re.compile(r"\b(?:i|my|me|im|ive|mine)\b|\bwe (?:broke|split) up\b|passed away|died|ran away", re.I)
+    pieces = ["I", "i", "İ", "ı", "my", "MY", "me", "mine", "Im", "ive", "iv", "we broke up", "We Split up", "we broke",
+              "passed away", "PASSED AWAY", "died", "ran away", "aim", "myth", "Violet Hour", "ſ", "K", "오늘은", "1765432100.1~", "w12"]
+    rng = random.Random(3)
+    for _ in range(5000):
+        text = "".join(rng.choice(pieces) + rng.choice([" ", "", "'", ". ", "\n"]) for _ in range(rng.randint(1, 8)))
+        found, expected = extraction.FACT_CUE.search(text), plain.search(text)
+        assert (found and found.span()) == (expected and expected.span()), text

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
 
 import httpx
 import openai
@@ -16,7 +17,7 @@ from persona.director import Director
 from persona.memory.consistency import CanonChecker
 from persona.prompt import PromptBuilder
 from persona.reply_quality import FanFacts, repeated_run
-from persona.sentence_gate import SentenceGate, fan_facts
+from persona.sentence_gate import BOUNDARY, SentenceGate, fan_facts
 from pipelines.dialogue import GenerationParams
 from scripted_model_server import ScriptedModelServer
 from serving_server import AtelierServer, Client, token
@@ -126,6 +127,60 @@ async def test_when_every_sentence_is_dropped_she_redirects_in_character(haeun, 
     session = await director.start_session()
     assert "".join([d async for d in director.reply(session, "tell me about you")]) == haeun.safety.redirect
     await director.close()
+
+
+class RescanGate(SentenceGate):
+    """The gate as first written, the plain way: each delta searches all the text it holds for a
+    boundary. The gate must release exactly what this one releases, delta by delta."""
+
+    def feed(self, delta: str) -> str:
+        if self.ended:
+            return ""
+        self._pending += delta
+        out = []
+        while not self.ended and (boundary := BOUNDARY.search(self._pending)):
+            sentence, separator = self._pending[: boundary.end()].rstrip(), boundary.group()[len(boundary.group().rstrip()):]
+            self._pending = self._pending[boundary.end():]
+            out.append(self._release(sentence))
+            self._separator = separator if self.released else ""
+        return "".join(out)
+
+
+GATE_WORDS = ("Bobbin linen hem ramie organza persimmon skylight Jiwoo pattern paper studio tea rain bassline celadon hanji "
+              "ripple tide moon ink sewing machine collar bias coat dress wrap jacket stitch seam dart pleat I my you we "
+              "Minji Bori Max dog cat Paris 45 3.5 e.g. U.S. 오늘은 동대문에서 모시 원단 보고 왔어 너는 뭐 만들었어").split()
+GATE_ENDS = [".", "!", "?", "…", "~", "!!!", "?!", "...", ".\"", "!'", "?”", "…)", "~]", ".’", "!)\"", ""]
+GATE_SPACES = [" ", " ", " ", "\n", "  ", "\n\n", " \t", ""]
+
+
+def assert_same_sentences(checker, deltas: list[str], finish_reason: str) -> None:
+    gate, rescan = (kind(checker, TODAY, FanFacts(name="Minji", pets=["Bori"]), max_sentences=None) for kind in (SentenceGate, RescanGate))
+    for delta in deltas:
+        assert gate.feed(delta) == rescan.feed(delta), (deltas, delta)
+    assert gate.finish(finish_reason) == rescan.finish(finish_reason), deltas
+    assert (gate.released, gate.dropped, gate.ended) == (rescan.released, rescan.dropped, rescan.ended), deltas
+
+
+def test_the_gate_releases_what_a_full_rescan_releases_on_random_streams(haeun):
+    checker, rng = CanonChecker(haeun), random.Random(11)
+    for _ in range(600):
+        sentences = [" ".join(rng.choice(GATE_WORDS) for _ in range(rng.randint(1, 9))) + rng.choice(GATE_ENDS) for _ in range(rng.randint(1, 6))]
+        text = "".join(sentence + rng.choice(GATE_SPACES) for sentence in sentences)
+        cuts = sorted(rng.sample(range(1, len(text)), min(len(text) - 1, rng.randint(0, 16))))
+        assert_same_sentences(checker, [text[i:j] for i, j in zip([0, *cuts], [*cuts, len(text)])], rng.choice(["stop", "length"]))
+
+
+@pytest.mark.parametrize("text", [
+    "Bobbin is asleep on the pattern paper. What are you making?", 'She said "Wow!!!" \n\nThen left?!) Okay… fine~ ok',
+    "오늘은 동대문에서 모시 원단 보고 왔어! 너는 오늘 뭐 만들었어? 3.5 metres, e.g. linen.\tDone.)] Next",
+    f"Oh hello! {CONTRADICTION} I live in Paris. Bobbin says hi.",
+])
+def test_the_gate_releases_what_a_full_rescan_releases_with_a_boundary_split_anywhere(haeun, text):
+    checker = CanonChecker(haeun)
+    for i in range(len(text) + 1):
+        for j in range(i, min(len(text), i + 4) + 1):  # in two, and in three with the middle short
+            assert_same_sentences(checker, [text[:i], text[i:j], text[j:]], "length")
+    assert_same_sentences(checker, list(text), "stop")  # a character at a time
 
 
 @pytest.fixture(scope="module")
