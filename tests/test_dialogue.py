@@ -4,6 +4,7 @@ server on 127.0.0.1 through the OpenAI-compatible client."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import json
 import time
 
@@ -175,6 +176,35 @@ async def test_local_task_cancellation_stops_generation(local_backend):
     started = time.perf_counter()
     await local_backend.complete(QUESTION, GenerationParams(max_tokens=1, temperature=0.0))
     assert time.perf_counter() - started < 5.0
+
+
+def test_local_generation_lives_on_when_a_reply_is_cancelled_again_while_it_lets_go(local_backend):
+    """A server's cancel scope (Starlette's on a client hanging up) cancels its task again and
+    again until it ends; a cancel landing while the stream waited for the generation thread to let
+    go once cancelled the thread's future, and the thread died: every later reply hung. The
+    scene runs on a loop of its own, so a hang fails this test instead of the session."""
+    answers = []
+
+    async def scene():
+        first_token = asyncio.Event()
+
+        async def consume():
+            async for _ in local_backend.stream(QUESTION, GenerationParams(max_tokens=2000, temperature=0.0)):
+                first_token.set()
+
+        task = asyncio.create_task(consume())
+        await first_token.wait()
+        while not task.done():  # as a cancel scope does: cancel at every turn of the loop until the task ends
+            task.cancel()
+            await asyncio.sleep(0)
+        answers.append(await local_backend.complete(QUESTION, GenerationParams(max_tokens=4, temperature=0.0)))
+
+    running = threading.Thread(target=asyncio.run, args=(scene(),), daemon=True)
+    running.start()
+    running.join(300)  # not a timing limit: a dead generation thread never answers
+    assert answers, "the generation thread died: the next reply never came"
+    text, finished = answers[0]
+    assert text and finished.usage.completion_tokens == 4
 
 
 async def test_local_rejects_a_prompt_longer_than_the_context(local_backend):

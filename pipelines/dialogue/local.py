@@ -253,7 +253,9 @@ class LocalBackend(DialogueBackend):
             yield Finished(Usage(request.prompt_tokens, len(generated), request.cached_tokens), finish_reason)
         finally:
             request.cancelled.set()
-            await asyncio.wrap_future(request.done)  # the thread has really let go of it
+            # The thread has really let go of it. Shielded: a task cancelled again while it waits
+            # here (a server's cancel scope repeats its cancel) must not cancel the thread's future.
+            await asyncio.shield(asyncio.wrap_future(request.done))
 
     async def aclose(self) -> None:
         if self._thread is not None:
