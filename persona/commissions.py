@@ -27,10 +27,11 @@ from pathlib import Path
 import numpy as np
 
 from persona.card import PersonaCard
-from persona.creations import Creation, FanFacts, make_look, make_print, make_song
+from persona.creations import FanFacts
 from persona.engine.artifacts import ArtifactStore, FanArtifact
 from persona.engine.jobs import JobRefused, JobRunner, JobSnapshot, Progress
 from persona.engine.settings import CreationsConfig
+from persona.engine.workers import LocalMaker, PieceMaker
 from persona.intents import Intent, IntentReader, ToolCallIntentReader
 from persona.memory.summary import PREFIX as SUMMARY_PREFIX
 from persona.prompt import FanProfile
@@ -71,21 +72,20 @@ class Order:
     refused: str = ""  # the runner's refusal code: quota, queue_full, closed
 
 
-Maker = Callable[..., Creation]
-
 
 class Commissions:
     def __init__(self, card: PersonaCard, runner: JobRunner, artifacts: ArtifactStore, config: CreationsConfig, reader: IntentReader | ToolCallIntentReader,
-                 remember: Callable[[str, str, str], None] | None = None, soundfont: Path | None = None):
+                 remember: Callable[[str, str, str], None] | None = None, maker: PieceMaker | None = None):
         """`remember(fan_id, artifact_id, text)` keeps a finished piece as a memory of the fan's
-        (the director passes one that runs on its memory thread)."""
+        (the director passes one that runs on its memory thread); `maker` makes the piece (this
+        process by default, or a creative-worker deployment: persona/engine/workers.py)."""
         self.card = card
         self.runner = runner
         self.artifacts = artifacts
         self.config = config
         self.reader = reader
         self.remember = remember
-        self.soundfont = soundfont
+        self.maker = maker or LocalMaker(card, config.song_seconds)
 
     async def read(self, text: str, vector: np.ndarray | None = None) -> Intent:
         """The request in a fan's message, if any. The embedded reader answers here, in well under
@@ -119,21 +119,12 @@ class Commissions:
         return Order(intent, answer, job)
 
     def _work(self, fan_id: str, kind: str, brief: str, facts: FanFacts) -> Callable[[Progress], FanArtifact]:
-        makers: dict[str, Callable[[Path, Progress], Creation]] = {
-            "song": lambda out, progress: make_song(self.card, brief, facts, out, seconds=self.config.song_seconds, soundfont=self.soundfont, progress=progress),
-            "look": lambda out, progress: make_look(self.card, brief, facts, out, progress=progress),
-            "print": lambda out, progress: make_print(self.card, brief, facts, out, progress=progress),
-        }
-
         def work(progress: Progress) -> FanArtifact:
             scratch = Path(tempfile.mkdtemp(prefix=f"atelier-{kind}-"))
             try:
-                creation = makers[kind](scratch, lambda step, fraction: progress(step, 0.95 * fraction))
+                creation = self.maker(kind, brief, facts, scratch, lambda step, fraction: progress(step, 0.95 * fraction))
                 progress("keeping it for you", 0.99)
-                # A fan gets what a phone plays and a DAW opens (preview, master, MIDI); the bundle of
-                # 24-bit stems (some 170 MB a minute) is the studio's, for producers.
-                files = [path for path in creation.files if path.suffix != ".zip"]
-                artifact = self.artifacts.add(fan_id, kind, creation.title, files, brief=brief, description=creation.description,
+                artifact = self.artifacts.add(fan_id, kind, creation.title, creation.files, brief=brief, description=creation.description,
                                               summary=creation.summary, provenance=creation.provenance, fingerprint=creation.fingerprint,
                                               preview=creation.preview)
             finally:

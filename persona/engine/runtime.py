@@ -90,7 +90,7 @@ async def start_runtime(settings: Settings, persona_id: str | None = None, remem
         memory = PersonaMemory(open_store(settings.memory, card.id), await asyncio.to_thread(Embedder), card, extractor=extractor)
         await asyncio.to_thread(memory.sync_canon)
     director = Director(card, backend, PromptBuilder(card, tokenizer, config.context_tokens), config.generation, memory)
-    jobs = JobRunner(settings.studio.gpu_concurrency, settings.studio.max_queue, settings.creations.fan_daily_quota)
+    jobs = JobRunner(job_concurrency(settings), settings.studio.max_queue, settings.creations.fan_daily_quota)
     artifacts = portfolio = None
     if memory is not None and settings.creations.enabled:
         artifacts, director.commissions = await asyncio.to_thread(start_commissions, settings, card, director, jobs, memory)
@@ -126,9 +126,19 @@ def start_commissions(settings: Settings, card: PersonaCard, director: Director,
     (with her memory's embedder: the turn's recall vector is reused) and starts jobs."""
     from persona.commissions import Commissions
 
+    from persona.engine.workers import LocalMaker, RayMaker
+
     artifacts = artifact_store(settings)
     remember = partial(director.on_memory_thread_from_worker, memory.remember_artifact)
-    return artifacts, Commissions(card, jobs, artifacts, settings.creations, intent_reader(settings, memory.embedder), remember, settings.music.soundfont)
+    maker = RayMaker() if settings.creations.workers == "ray" else LocalMaker(card, settings.creations.song_seconds, settings.music.soundfont)
+    return artifacts, Commissions(card, jobs, artifacts, settings.creations, intent_reader(settings, memory.embedder), remember, maker)
+
+
+def job_concurrency(settings: Settings) -> int:
+    """Jobs running at once. Here they use this machine's CPU or GPU; with creations.workers: ray
+    a running job only waits on a worker replica, so every admitted job is sent on at once and
+    waits in the workers' queue (their replicas take one each)."""
+    return settings.studio.max_queue if settings.creations.workers == "ray" else settings.studio.gpu_concurrency
 
 
 def intent_reader(settings: Settings, embedder):

@@ -89,6 +89,9 @@ class CreationsConfig(BaseModel):
                                         "(one forced tool call to the dialogue server, dialogue.backend: openai; rules still first)")
     fan_daily_quota: int = Field(default=5, ge=0, description="pieces one fan may ask for in a UTC day")
     song_seconds: float = Field(default=60, ge=8, le=600, description="length of a song made for a fan")
+    workers: Literal["local", "ray"] = Field(
+        default="local", description="where pieces are made: local (this process) or ray (the Fashion and Music deployments of "
+                                     "`atelier cluster run`, which queue them for their replicas)")
     bytes_per_fan: int = Field(default=200 * 2**20, ge=2**20, description="disk kept for one fan's pieces; the oldest go first beyond it")
     url_ttl_s: int = Field(default=24 * 3600, ge=60, description="how long a signed artifact URL works")
     artifacts_dir: Path | None = Field(default=None, description="where fans' pieces are kept; unset: memory.data_dir/artifacts")
