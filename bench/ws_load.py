@@ -92,17 +92,19 @@ def instrument_tokens(rate: float, count: int, sentence_tokens: int, filler: str
     return tokens()
 
 
-def serve_ours(port: int, rate: float, tokens: int, sentence_tokens: int, pad: int = 0) -> None:
-    import uvicorn
+def instrument_app(rate: float, tokens: int, sentence_tokens: int, pad: int = 0, data_dir: str | None = None):
+    """The Atelier app (create_app: the real protocol, director, output guard and sentence gate)
+    with a constant-rate token source as its dialogue backend; its data in a fresh folder (under
+    `data_dir` if given). bench/cluster.py runs the same app as each gateway replica."""
     from transformers import AutoTokenizer
 
     from persona.card import load_persona
     from persona.director import Director
+    from persona.engine.runtime import Runtime
+    from persona.engine.settings import load_settings
     from persona.prompt import PromptBuilder
     from pipelines.dialogue import DialogueBackend, Finished, GenerationParams, TextDelta, Usage, prepare_embedded_model
     from serving.app import create_app
-    from persona.engine.runtime import Runtime
-    from persona.engine.settings import load_settings
 
     filler = "~" * pad
 
@@ -118,14 +120,20 @@ def serve_ours(port: int, rate: float, tokens: int, sentence_tokens: int, pad: i
                 yield TextDelta(token)
             yield Finished(Usage(0, tokens), "length")
 
-    settings = load_settings(environ={**os.environ, "ATELIER_SERVING__TOKEN_SECRET": SECRET, "ATELIER_MEMORY__DATA_DIR": tempfile.mkdtemp(),
+    settings = load_settings(environ={**os.environ, "ATELIER_SERVING__TOKEN_SECRET": SECRET, "ATELIER_MEMORY__DATA_DIR": tempfile.mkdtemp(dir=data_dir),
                                       "ATELIER_SERVING__CONNECTIONS_PER_ADDRESS": "100000", "ATELIER_SERVING__MESSAGES_PER_MINUTE": "1000"})
     card = load_persona(settings.persona, settings.personas_dir)
     tokenizer = AutoTokenizer.from_pretrained(prepare_embedded_model(settings.cache_path))
     backend = ConstantRateSource()
     director = Director(card, backend, PromptBuilder(card, tokenizer, 4096), GenerationParams(max_tokens=min(tokens, 32768)))  # the source ignores it
-    app = create_app(settings, Runtime(card, backend, director, None))
-    uvicorn.run(app, host="127.0.0.1", port=port, ws="websockets-sansio", ws_per_message_deflate=False, log_level="warning", backlog=4096, timeout_graceful_shutdown=2)
+    return create_app(settings, Runtime(card, backend, director, None))
+
+
+def serve_ours(port: int, rate: float, tokens: int, sentence_tokens: int, pad: int = 0) -> None:
+    import uvicorn
+
+    uvicorn.run(instrument_app(rate, tokens, sentence_tokens, pad), host="127.0.0.1", port=port, ws="websockets-sansio", ws_per_message_deflate=False,
+                log_level="warning", backlog=4096, timeout_graceful_shutdown=2)
 
 
 def serve_bare(port: int, rate: float, tokens: int, sentence_tokens: int) -> None:

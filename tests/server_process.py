@@ -3,10 +3,12 @@ waiting until one answers."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import httpx
 
@@ -33,3 +35,24 @@ def wait_until_ready(process: subprocess.Popen, url: str, timeout_s: float, name
         time.sleep(0.3)
     on_timeout()
     raise RuntimeError(f"{name} was not ready after {timeout_s:.0f} s; see {log}")
+
+
+@contextlib.contextmanager
+def serving_in_thread(app) -> Iterator[int]:
+    """uvicorn serving the ASGI `app` on 127.0.0.1 in a thread of this process, lifespan included;
+    yields its port. The socket listens before uvicorn starts, so a first request simply waits
+    to be accepted."""
+    import uvicorn
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        listener.close()

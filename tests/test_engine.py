@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import ast
 import json
-import socket
-import threading
 from pathlib import Path
 from types import SimpleNamespace
 
 import httpx
 import pytest
-import uvicorn
 import websockets
 
 from canned_backend import CannedBackend
@@ -24,6 +21,7 @@ from persona.memory.persona_memory import PersonaMemory
 from persona.memory.sqlite_store import SQLiteStore
 from persona.prompt import PromptBuilder
 from pipelines.dialogue import GenerationParams
+from server_process import serving_in_thread
 from serving.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,16 +69,8 @@ def broken_memory_server(tmp_path, haeun, tokenizer):
     director = Director(haeun, backend, PromptBuilder(haeun, tokenizer, 2048), GenerationParams(max_tokens=16), memory)
     app = create_app(settings, Runtime(haeun, backend, director, memory))
     store.db.close()  # the store fails from here on, as a lost disk or database would
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    yield SimpleNamespace(port=listener.getsockname()[1], backend=backend)
-    server.should_exit = True
-    thread.join(timeout=30)
-    listener.close()
+    with serving_in_thread(app) as port:
+        yield SimpleNamespace(port=port, backend=backend)
 
 
 async def test_a_failed_memory_store_answers_unavailable_on_both_endpoints(broken_memory_server):

@@ -7,14 +7,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import openai
 import pytest
-import uvicorn
 
 from pipelines.dialogue import (
     ChatMessage,
@@ -25,6 +23,7 @@ from pipelines.dialogue import (
     Usage,
 )
 from pipelines.dialogue.openai_compatible import OpenAICompatibleBackend
+from server_process import serving_in_thread
 from serving.model_server import build_model_app, create_model_app
 
 SERVED = "smollm2"
@@ -37,19 +36,8 @@ QUESTION = [
 @contextlib.contextmanager
 def serving(app) -> Iterator[str]:
     """uvicorn on 127.0.0.1 serving `app`, lifespan included; yields the /v1 base URL."""
-    # The socket listens before uvicorn starts, so the first request simply waits to be accepted.
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        listener.close()
+    with serving_in_thread(app) as port:
+        yield f"http://127.0.0.1:{port}/v1"
 
 
 @pytest.fixture(scope="module")
