@@ -109,7 +109,8 @@ def gateway_settings(layout: Layout, port: int) -> dict[str, str]:
     proxy, pieces made by the workers."""
     env = {}
     if layout.dialogue:
-        env |= {"ATELIER_DIALOGUE__BACKEND": "openai", "ATELIER_DIALOGUE__BASE_URL": f"http://127.0.0.1:{port}{DIALOGUE_ROUTE}/v1"}
+        env |= {"ATELIER_DIALOGUE__BACKEND": "openai", "ATELIER_DIALOGUE__BASE_URL": f"http://127.0.0.1:{port}{DIALOGUE_ROUTE}/v1",
+                "ATELIER_DIALOGUE__JSON_SCHEMA": "false"}  # the embedded model cannot be held to a schema
     if layout.fashion or layout.music:
         env["ATELIER_CREATIONS__WORKERS"] = "ray"
     return env

@@ -101,6 +101,7 @@ def test_the_serve_configs_are_ones_ray_accepts_and_build_every_application(name
     settings = load_settings(config_file or None, environ={key: value for key, value in environ.items() if key != "ATELIER_CONFIG"})
     assert settings.dialogue.backend == "openai" and settings.dialogue.base_url.endswith(":8400/dialogue/v1")
     assert settings.creations.workers == "ray" and settings.sessions.backend == "redis" and settings.memory.backend == "postgres"
+    assert settings.dialogue.json_schema is (name == "gpu.yaml")  # vLLM holds a reply to a schema; the embedded model cannot
 
 
 def test_every_deployment_is_running(gateway):

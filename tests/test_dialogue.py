@@ -4,9 +4,10 @@ server on 127.0.0.1 through the OpenAI-compatible client."""
 from __future__ import annotations
 
 import asyncio
-import threading
 import json
+import threading
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -298,6 +299,13 @@ async def test_vllm_unknown_model_is_a_clear_error(vllm_server):
     with pytest.raises(DialogueError, match="HTTP 404.*no-such-model"):
         await backend.complete(QUESTION, GREEDY)
     await backend.aclose()
+
+
+def test_an_openai_server_that_cannot_follow_a_schema_is_not_asked_to():
+    from pipelines.dialogue import DialogueConfig, create_backend
+
+    assert create_backend(DialogueConfig(backend="openai"), Path("/nonexistent")).supports_json_schema
+    assert not create_backend(DialogueConfig(backend="openai", json_schema=False), Path("/nonexistent")).supports_json_schema
 
 
 async def test_openai_backend_reports_an_unreachable_server():

@@ -48,6 +48,8 @@ class DialogueConfig(BaseModel):
     dtype: DtypeSetting = Field(default="auto", description="local: auto is bfloat16 where the CPU has it natively (AMX, AVX512-BF16), else float32")
     base_url: str = Field(default="http://127.0.0.1:8000/v1", pattern=r"^https?://")
     model: str = Field(default="smollm2", description="openai: the served model name")
+    json_schema: bool = Field(default=True, description="openai: the server constrains a reply to a JSON schema (vLLM does; the embedded model's "
+                                                        "dialogue deployment does not), so her memory may read fan facts with the model")
     api_key: str | None = None
     timeout_s: float = Field(default=60.0, gt=0)
     connect_timeout_s: float = Field(default=5.0, gt=0)
@@ -126,7 +128,9 @@ def create_backend(config: DialogueConfig, cache_dir: Path, log=lambda _: None, 
     if config.backend == "openai":
         from pipelines.dialogue.openai_compatible import OpenAICompatibleBackend
 
-        return OpenAICompatibleBackend(config.base_url, served_model or config.model, config.api_key, config.timeout_s, config.connect_timeout_s)
+        backend = OpenAICompatibleBackend(config.base_url, served_model or config.model, config.api_key, config.timeout_s, config.connect_timeout_s)
+        backend.supports_json_schema = config.json_schema
+        return backend
     from pipelines.dialogue.local import LocalBackend
 
     dtype = resolve_dtype(config.dtype)
