@@ -15,7 +15,6 @@ that batches.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import time
@@ -29,21 +28,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from pipelines.dialogue import (
-    ChatMessage,
-    DialogueBackend,
-    DialogueError,
-    Finished,
-    GenerationParams,
-    Usage,
-)
+from pipelines.dialogue import ChatMessage, DialogueBackend, DialogueError, Finished, GenerationParams
+from serving.openai_protocol import StreamOptions, TextPart, invalid_request, openai_error, server_sent_chunk, server_sent_error, usage_object
 
 # --- the wire protocol -----------------------------------------------------------------------
-
-
-class TextPart(BaseModel):
-    type: Literal["text"]
-    text: str
 
 
 class WireMessage(BaseModel):
@@ -55,10 +43,6 @@ class WireMessage(BaseModel):
     def to_chat(self) -> ChatMessage:
         text = self.content if isinstance(self.content, str) else "".join(part.text for part in self.content)
         return ChatMessage(role="system" if self.role == "developer" else self.role, content=text)
-
-
-class StreamOptions(BaseModel):
-    include_usage: bool = False
 
 
 class JsonSchemaFormat(BaseModel):
@@ -108,22 +92,6 @@ class CompletionRequest(BaseModel):
             "json_schema": self.response_format.json_schema.schema_ if self.response_format and self.response_format.json_schema else None,
         }
         return GenerationParams(**{name: value for name, value in chosen.items() if value is not None})
-
-
-def openai_error(status: int, message: str, kind: str, code: str) -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "type": kind, "param": None, "code": code}}, status_code=status)
-
-
-def invalid_request(error: ValidationError) -> JSONResponse:
-    first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "body"
-    return openai_error(400, f"{where}: {first['msg']}", "invalid_request_error", "invalid_request")
-
-
-def usage_object(usage: Usage) -> dict[str, Any]:
-    return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
-            "total_tokens": usage.prompt_tokens + usage.completion_tokens,
-            "prompt_tokens_details": {"cached_tokens": usage.cached_tokens}}
 
 
 # --- serving it ------------------------------------------------------------------------------
@@ -185,8 +153,7 @@ async def chat_completions(request: Request) -> Response:
         })
 
     def chunk(choices: list[dict[str, Any]], **extra: Any) -> str:
-        data = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": served_name, "choices": choices, **extra}
-        return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
+        return server_sent_chunk(completion_id, created, served_name, choices, **extra)
 
     async def server_sent_events() -> AsyncIterator[str]:
         try:
@@ -199,7 +166,7 @@ async def chat_completions(request: Request) -> Response:
             if body.stream_options and body.stream_options.include_usage:
                 yield chunk([], usage=usage_object(event.usage))
         except DialogueError as error:  # the status is sent already: the error rides in the stream, as vLLM sends it
-            yield f"data: {json.dumps({'error': {'message': str(error), 'type': 'server_error', 'code': 'generation_failed'}})}\n\n"
+            yield server_sent_error(str(error), "server_error", "generation_failed")
         finally:
             await events.aclose()
         yield "data: [DONE]\n\n"

@@ -11,7 +11,6 @@ preview image and links signed for that fan.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from typing import Any, Literal
@@ -21,8 +20,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from persona.engine.service import ChatService, TurnRefused
-from pipelines.dialogue import ChatMessage, GenerationParams
+from pipelines.dialogue import ChatMessage
 from serving.job_frames import artifact_markdown, held_as_markdown
+from serving.openai_protocol import StreamOptions, TextPart, invalid_request, openai_error, server_sent_chunk, server_sent_error, usage_object
 from serving.protocol import MAX_TEXT_CHARS
 
 # How each of the turn routine's refusals reads as an OpenAI error: (status, type).
@@ -32,11 +32,6 @@ REFUSALS = {
     "unavailable": (503, "server_error"),
     "internal": (500, "server_error"),
 }
-
-
-class TextPart(BaseModel):
-    type: Literal["text"]
-    text: str
 
 
 class RequestMessage(BaseModel):
@@ -50,10 +45,6 @@ class RequestMessage(BaseModel):
         if isinstance(self.content, list):
             return "".join(part.text for part in self.content)
         return self.content or ""
-
-
-class StreamOptions(BaseModel):
-    include_usage: bool = False
 
 
 class CompletionRequest(BaseModel):
@@ -77,10 +68,6 @@ def refusal(refused: TurnRefused) -> JSONResponse:
     return openai_error(status, str(refused), kind, refused.code)
 
 
-def openai_error(status: int, message: str, kind: str, code: str | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "type": kind, "param": None, "code": code}}, status_code=status)
-
-
 async def list_models(request: Request) -> Response:
     persona = request.app.state.service.runtime.persona
     return JSONResponse({"object": "list", "data": [{"id": persona.id, "object": "model", "created": 0, "owned_by": "atelier"}]})
@@ -99,9 +86,7 @@ async def chat_completions(request: Request) -> Response:
     try:
         body = CompletionRequest.model_validate_json(await request.body())
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "body"
-        return openai_error(400, f"{where}: {first['msg']}", "invalid_request_error", "invalid_request")
+        return invalid_request(error)
     if body.model != runtime.persona.id:
         return openai_error(404, f"the model {body.model!r} does not exist here; this server hosts {runtime.persona.id!r}", "invalid_request_error", "model_not_found")
     conversation = [m for m in body.messages if m.role in ("user", "assistant")]
@@ -134,12 +119,6 @@ async def chat_completions(request: Request) -> Response:
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
 
-    def usage() -> dict[str, Any]:
-        result = session.last_turn
-        prompt, completion = result.usage.prompt_tokens, result.usage.completion_tokens
-        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
-                "prompt_tokens_details": {"cached_tokens": result.usage.cached_tokens}}
-
     def finish_reason() -> str:
         """"length" when her token limit ended the reply (the unfinished sentence was not sent);
         "stop" when she or the persona layer ended it at a sentence's end."""
@@ -155,13 +134,11 @@ async def chat_completions(request: Request) -> Response:
         return JSONResponse({
             "id": completion_id, "object": "chat.completion", "created": created, "model": body.model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish_reason()}],
-            "usage": usage(),
+            "usage": usage_object(session.last_turn.usage),
         })
 
-    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
-        data = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": body.model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
-        return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
+        return server_sent_chunk(completion_id, created, body.model, [{"index": 0, "delta": delta, "finish_reason": finish}])
 
     async def events():
         reply = service.turn(session, user_text, params)
@@ -173,9 +150,9 @@ async def chat_completions(request: Request) -> Response:
                 yield chunk({"content": "\n\n" + pieces})
             yield chunk({}, finish_reason())
             if body.stream_options and body.stream_options.include_usage:
-                yield f"data: {json.dumps({'id': completion_id, 'object': 'chat.completion.chunk', 'created': created, 'model': body.model, 'choices': [], 'usage': usage()})}\n\n"
+                yield server_sent_chunk(completion_id, created, body.model, [], usage=usage_object(session.last_turn.usage))
         except TurnRefused as refused:
-            yield f"data: {json.dumps({'error': {'message': str(refused), 'type': REFUSALS[refused.code][1], 'code': refused.code}})}\n\n"
+            yield server_sent_error(str(refused), REFUSALS[refused.code][1], refused.code)
         finally:
             await reply.aclose()  # a client that hangs up stops generation; the turn is still committed
         yield "data: [DONE]\n\n"
