@@ -22,10 +22,11 @@ async def test_a_worker_streams_progress_then_the_piece_with_its_files(haeun, tm
     assert progress and all(set(event) == {"step", "fraction"} for event in progress)
     assert [event["fraction"] for event in progress] == sorted(event["fraction"] for event in progress)
     assert made["creation"]["kind"] == "print" and made["creation"]["provenance"]["made_on"].startswith("pid ")
-    assert sorted(made["files"]) == sorted(made["creation"]["files"])
+    assert made["creation"]["preview"] in made["files"] and all(made["files"].values())
 
     creation = RayMaker()._unpack(made, tmp_path / "piece")  # what the gateway rebuilds
-    assert [path.parent for path in creation.files] == [tmp_path / "piece"] * len(creation.files)
+    assert creation.files == [tmp_path / "piece" / name for name in made["files"]]
+    assert [path.read_bytes() for path in creation.files] == list(made["files"].values())
     assert Image.open(creation.preview_path).size[0] >= 256
     assert creation.title == made["creation"]["title"] and creation.description == made["creation"]["description"]
 
@@ -57,7 +58,7 @@ async def test_a_caller_that_goes_away_stops_the_maker_at_its_next_step():
 
 
 def test_a_worker_may_only_send_plain_file_names(tmp_path):
-    made = {"creation": {"files": ["../escape.png"]}, "files": {"../escape.png": b"x"}}
+    made = {"creation": {}, "files": {"../escape.png": b"x"}}
     with pytest.raises(RuntimeError, match="not a plain name"):
         RayMaker()._unpack(made, tmp_path)
     assert not (tmp_path.parent / "escape.png").exists()

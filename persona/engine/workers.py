@@ -64,7 +64,8 @@ class LocalMaker:
 
 class CreativeWorker:
     """One replica of a creative-worker deployment: makes the pieces it is sent, one at a time,
-    streaming {"step", "fraction"} events and then {"creation", "files"} (the files' bytes)."""
+    streaming {"step", "fraction"} events and then {"creation": its fields but the files, "files":
+    {name: bytes}}."""
 
     def __init__(self, maker: PieceMaker | None = None) -> None:
         if maker is None:
@@ -105,8 +106,8 @@ class CreativeWorker:
                 await asyncio.shield(asyncio.wait({making}))  # the scratch folder goes only once the maker has stopped
                 raise
             provenance = {**creation.provenance, "made_on": self.where}  # which replica made it, for whoever traces a piece
-            yield {"creation": {**asdict(creation), "files": [path.name for path in creation.files], "provenance": provenance},
-                   "files": {path.name: path.read_bytes() for path in creation.files}}
+            fields = {name: value for name, value in asdict(creation).items() if name != "files"}
+            yield {"creation": {**fields, "provenance": provenance}, "files": {path.name: path.read_bytes() for path in creation.files}}
 
 
 def replica_name() -> str:
@@ -145,9 +146,9 @@ class RayMaker:
     def _unpack(self, event: dict[str, Any], out_dir: Path) -> Creation:
         out_dir.mkdir(parents=True, exist_ok=True)
         files = []
-        for name in event["creation"]["files"]:
+        for name, content in event["files"].items():
             if Path(name).name != name or name in ("", ".", ".."):
                 raise RuntimeError(f"a worker sent a file name that is not a plain name: {name!r}")
-            (out_dir / name).write_bytes(event["files"][name])
+            (out_dir / name).write_bytes(content)
             files.append(out_dir / name)
-        return Creation(**{**event["creation"], "files": files})
+        return Creation(**event["creation"], files=files)
