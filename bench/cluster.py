@@ -49,12 +49,10 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
-import math
 import os
 import resource
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -131,61 +129,21 @@ async def warm_up(url: str, gateways: int) -> set[str]:
 
 
 def measured_load(url: str, fans: int, seconds: float, groups: dict[str, list[int]], apart: tuple[str, ...] = ()) -> dict:
-    """ws_load.load against `url`, reading the processes of `groups` as it passes: before the
+    """ws_load.load against `url`, reading the processes of `groups` at its moments: before the
     first connect, once every fan is connected, at the start and the end of the frame window.
     load reads one process' RSS itself; the readings here replace its memory figure. For the
     groups `apart`, each process' share of the group's CPU in the window too (how evenly the
     proxy spread the fans)."""
     readings: dict[str, dict] = {}
-    tallies: list = []
     every_pid = [pid for pids in groups.values() for pid in pids]
 
     def read(moment: str) -> None:
         readings[moment] = reading(every_pid)
 
-    class OnSet(asyncio.Event):
-        def __init__(self, then: Callable[[], None]):
-            super().__init__()
-            self.then = then
-
-        def set(self) -> None:
-            self.then()
-            super().set()
-
-    class MeasuredTally(ws_load.Tally):
-        """ws_load's Tally, reading the processes when every fan is ready and when the window
-        it is given opens and closes."""
-
-        def __init__(self, fans: int):
-            self._window = (math.inf, math.inf)
-            super().__init__(fans)
-            read("before")
-            self.all_ready = OnSet(lambda: read("connected"))
-            tallies.append(self)
-
-        @property
-        def window(self) -> tuple[float, float]:
-            return self._window
-
-        @window.setter
-        def window(self, span: tuple[float, float]) -> None:
-            self._window = span
-            if math.isfinite(span[0]):
-                loop = asyncio.get_running_loop()
-                loop.call_later(max(0.0, span[0] - time.time()), read, "window_start")
-                loop.call_later(max(0.0, span[1] - time.time()), read, "window_end")
-
-    plain_tally = ws_load.Tally
-    ws_load.Tally = MeasuredTally  # load() builds its Tally by this name
-    try:
-        result = asyncio.run(ws_load.load(url, fans, seconds, every_pid[0]))
-    finally:
-        ws_load.Tally = plain_tally
-    frames = tallies[0].frames
+    result = asyncio.run(ws_load.load(url, fans, seconds, every_pid[0], moment=read))
+    frames = result["frames_counted"]
     memory = between(groups, readings, "before", "connected", 0)
     cpu = between(groups, readings, "window_start", "window_end", 1)
-    result.pop("memory_per_connection_kib")
-    result["frames_counted"] = frames
     result["memory_per_connection_kib"] = {group: round(grown / 1024 / fans, 1) for group, grown in memory.items() if group not in ("clients", "ray_other")}
     result["rss_mib_with_every_fan_connected"] = {group: round(sum(readings["connected"][pid][0] for pid in pids if pid in readings["connected"]) / 2**20, 1)
                                                   for group, pids in groups.items()}

@@ -35,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -229,10 +229,12 @@ async def one_fan(url: str, fan: str, tally: Tally) -> None:
                 return
 
 
-async def load(url: str, fans: int, seconds: float, server_pid: int) -> dict:
+async def load(url: str, fans: int, seconds: float, server_pid: int, moment: Callable[[str], None] = lambda name: None) -> dict:
     """Every fan connects, then all send at once; once every reply streams, frames are
-    counted for `seconds`."""
+    counted for `seconds`. `moment(name)` is told "before" (the first connect), "connected",
+    "window_start" and "window_end", for a caller that reads more processes than the server."""
     tally = Tally(fans)
+    moment("before")
     rss_before = rss_kib(server_pid)
     tasks = []
     for i in range(fans):
@@ -240,13 +242,19 @@ async def load(url: str, fans: int, seconds: float, server_pid: int) -> dict:
         if i % 100 == 99:
             await asyncio.sleep(0.05)  # thousands of connects in one tick overflow the accept backlog
     await asyncio.wait_for(tally.all_ready.wait(), 300)
+    moment("connected")
     rss_connected = rss_kib(server_pid)
     sent = time.time()
     tally.go.set()
     await asyncio.wait_for(tally.all_streaming.wait(), 600)
     all_streaming_s = time.time() - sent
-    tally.window = (time.time() + 1.0, time.time() + 1.0 + seconds)
-    await asyncio.sleep(seconds + 1.5)
+    start = time.time() + 1.0
+    tally.window = (start, start + seconds)
+    await asyncio.sleep(1.0)
+    moment("window_start")
+    await asyncio.sleep(seconds)
+    moment("window_end")
+    await asyncio.sleep(0.5)
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -254,6 +262,7 @@ async def load(url: str, fans: int, seconds: float, server_pid: int) -> dict:
     return {
         "every_reply_streaming_after_s": round(all_streaming_s, 2),
         "frames_per_s": round(tally.frames / seconds),
+        "frames_counted": tally.frames,
         "latency_p50_ms": round(1000 * latencies[len(latencies) // 2], 2) if latencies else None,
         "latency_p99_ms": round(1000 * latencies[int(len(latencies) * 0.99)], 2) if latencies else None,
         "memory_per_connection_kib": round((rss_connected - rss_before) / fans, 1),
